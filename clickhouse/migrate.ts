@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+
+export const sqlDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
+
+export interface Migration {
+  name: string;
+  checksum: string;
+  statements: string[];
+}
+
+/** Replaces {{name}} placeholders; an unknown one is an error, not silent SQL. */
+export function renderSql(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = vars[name];
+    if (value === undefined) throw new Error(`unknown placeholder {{${name}}}`);
+    return value;
+  });
+}
+
+/** Splits a file into statements at semicolons that end a line (our files keep ';' out of strings). */
+export function splitStatements(sql: string): string[] {
+  const withoutComments = sql
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('--'))
+    .join('\n');
+  return withoutComments
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** The ordered migrations in sql/ (files named NNN_name.sql), rendered for a database. */
+export function loadMigrations(database: string, dir = sqlDir): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d+_.+\.sql$/.test(f))
+    .sort()
+    .map((file) => {
+      const text = readFileSync(join(dir, file), 'utf8');
+      return {
+        name: file,
+        checksum: createHash('sha256').update(text).digest('hex').slice(0, 16),
+        statements: splitStatements(renderSql(text, { db: database })),
+      };
+    });
+}
+
+export interface MigrateOptions {
+  database: string;
+  rawTtlDays?: number;
+  log?: (line: string) => void;
+}
+
+const rawTables = ['request_logs', 'webhook_attempts', 'links'];
+
+/**
+ * Applies the migrations not yet recorded in schema_migrations. Statements are idempotent
+ * (IF NOT EXISTS), so a run interrupted half-way is simply run again.
+ */
+export async function migrate(client: ClickHouseClient, opts: MigrateOptions): Promise<string[]> {
+  const db = opts.database;
+  const log = opts.log ?? (() => {});
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations
+      (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+      ENGINE = ReplacingMergeTree ORDER BY name`,
+  });
+  const applied = new Map(
+    (
+      await (
+        await client.query({ query: `SELECT name, checksum FROM ${db}.schema_migrations FINAL`, format: 'JSONEachRow' })
+      ).json<{ name: string; checksum: string }>()
+    ).map((r) => [r.name, r.checksum]),
+  );
+  const ran: string[] = [];
+  for (const m of loadMigrations(db)) {
+    const known = applied.get(m.name);
+    if (known !== undefined) {
+      if (known !== m.checksum) log(`migration ${m.name} changed after it was applied (${known} -> ${m.checksum}); not re-run`);
+      continue;
+    }
+    for (const statement of m.statements) await client.command({ query: statement });
+    await client.insert({
+      table: `${db}.schema_migrations`,
+      values: [{ name: m.name, checksum: m.checksum }],
+      format: 'JSONEachRow',
+    });
+    ran.push(m.name);
+    log(`applied migration ${m.name}`);
+  }
+  if (opts.rawTtlDays !== undefined) await applyRawTtl(client, db, opts.rawTtlDays, log);
+  return ran;
+}
+
+/** RAW_TTL_DAYS: changes the raw tables' TTL in place when it differs (no rewrite of old parts). */
+async function applyRawTtl(client: ClickHouseClient, db: string, days: number, log: (l: string) => void) {
+  const rows = await (
+    await client.query({
+      query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN ({names:Array(String)})`,
+      query_params: { db, names: rawTables },
+      format: 'JSONEachRow',
+    })
+  ).json<{ name: string; engine_full: string }>();
+  for (const { name, engine_full } of rows) {
+    if (engine_full.includes(`toIntervalDay(${days})`)) continue;
+    const column = name === 'links' ? 'updated_at' : 'timestamp';
+    await client.command({
+      query: `ALTER TABLE ${db}.${name} MODIFY TTL toDateTime(${column}) + INTERVAL ${days} DAY`,
+      clickhouse_settings: { materialize_ttl_after_modify: 0 },
+    });
+    log(`raw table ${name}: TTL set to ${days} days`);
+  }
+}

@@ -1,0 +1,51 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { RecordKind, Row } from '../schema/records.js';
+
+export const QUEUE_NAME = 'ingest';
+
+/**
+ * One job per accepted HTTP batch. Versioned: a new field must be optional so a worker of
+ * either version can read jobs queued by the other during a rolling deploy.
+ */
+export interface BatchJobV1 {
+  v: 1;
+  kind: RecordKind;
+  batch_id: string;
+  /** epoch ms when ingest accepted the batch */
+  received_at: number;
+  rows: Row[];
+}
+export type BatchJob = BatchJobV1;
+
+export const defaultJobOptions: JobsOptions = {
+  // The worker retries ClickHouse writes itself; these attempts only cover a crash loop.
+  attempts: 1_000_000,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { count: 10_000 },
+};
+
+/** Ingest side: a dead Redis must fail fast (503), never queue commands in memory. */
+export function producerRedis(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    ...extra,
+  });
+}
+
+/** Worker side: wait for Redis forever (BullMQ requires maxRetriesPerRequest: null). */
+export function workerRedis(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(times * 200, 5000),
+    ...extra,
+  });
+}
+
+export function createIngestQueue(connection: ConnectionOptions, prefix: string): Queue<BatchJob> {
+  return new Queue<BatchJob>(QUEUE_NAME, { connection, prefix, defaultJobOptions });
+}

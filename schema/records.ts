@@ -1,0 +1,155 @@
+import { z } from 'zod';
+
+/**
+ * The one definition of what producers may send. Types, ClickHouse row mapping, the OpenAPI
+ * document and the column check in the tests all derive from these schemas.
+ * Unknown fields are dropped (zod's default `strip`), so producers can send extra context safely.
+ */
+
+const EARLIEST_MS = Date.UTC(2000, 0, 1);
+const MAX_FUTURE_MS = 24 * 3600 * 1000;
+
+/** RFC 3339 with an offset, or epoch milliseconds; normalised to epoch ms. */
+const timestamp = z
+  .union([z.iso.datetime({ offset: true }), z.number().int()])
+  .transform((v) => (typeof v === 'number' ? v : Date.parse(v)))
+  .refine((ms) => ms >= EARLIEST_MS && ms <= Date.now() + MAX_FUTURE_MS, {
+    message: 'timestamp must be between 2000-01-01 and 24 hours from now',
+  })
+  .meta({ description: 'RFC 3339 date-time with offset, or epoch milliseconds' });
+
+const id = (max = 128) => z.string().min(1).max(max);
+const optionalText = (max: number) => z.string().max(max).optional();
+const durationMs = z.number().min(0).max(86_400_000).optional();
+
+export const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+export const linkStatuses = ['valid', 'invalid', 'unconfirmed', 'token_required'] as const;
+export const accessModes = ['recurrent', 'single'] as const;
+export const errorOrigins = ['internal', 'institution'] as const;
+
+export const requestLogSchema = z.object({
+  request_id: id(),
+  timestamp,
+  method: z.enum(httpMethods),
+  endpoint: id(512).meta({ description: 'Route template, e.g. /api/transactions/' }),
+  status_code: z.number().int().min(100).max(599),
+  duration_ms: durationMs,
+  link_id: optionalText(128),
+  external_id: optionalText(256),
+  institution: optionalText(128),
+  source: z.string().min(1).max(64).default('api'),
+  customer_id: optionalText(128),
+  error: z.object({ code: z.string().max(128), message: z.string().max(4096) }).optional(),
+  error_origin: z.enum(errorOrigins).optional(),
+  response_body: z.unknown().optional().meta({ description: 'Kept only when status_code >= 400' }),
+});
+
+export const webhookAttemptSchema = z.object({
+  webhook_id: id(),
+  event: id(128).meta({ description: 'e.g. new_transactions_available' }),
+  type: id(64).meta({ description: 'Resource, e.g. TRANSACTIONS' }),
+  link_id: id(),
+  attempt: z.number().int().min(1).max(1000),
+  url: z.string().min(1).max(2048),
+  status_code: z.number().int().min(100).max(599).nullable().meta({ description: 'null when no response arrived' }),
+  timestamp,
+  external_id: optionalText(256),
+  error: optionalText(1024).meta({ description: 'e.g. timeout' }),
+  duration_ms: durationMs,
+  payload: z.record(z.string(), z.unknown()).optional(),
+  customer_id: optionalText(128),
+});
+
+export const linkStateSchema = z.object({
+  link_id: id(),
+  status: z.enum(linkStatuses),
+  access_mode: z.enum(accessModes),
+  institution: id(128),
+  created_at: timestamp,
+  updated_at: timestamp.meta({ description: 'The newest updated_at wins' }),
+  external_id: optionalText(256),
+  customer_id: optionalText(128),
+});
+
+export type RequestLog = z.infer<typeof requestLogSchema>;
+export type WebhookAttempt = z.infer<typeof webhookAttemptSchema>;
+export type LinkState = z.infer<typeof linkStateSchema>;
+
+/** ClickHouse DateTime64(3) text in UTC: 'YYYY-MM-DD hh:mm:ss.sss'. */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+const json = (v: unknown) => (v === undefined ? '' : JSON.stringify(v));
+
+/** Row shapes: the columns of the raw tables (batch_id and ingested_at are added by the pipeline). */
+export function requestLogRow(r: RequestLog) {
+  const isError = r.status_code >= 400;
+  return {
+    request_id: r.request_id,
+    timestamp: chTime(r.timestamp),
+    method: r.method,
+    endpoint: r.endpoint,
+    status_code: r.status_code,
+    duration_ms: r.duration_ms ?? null,
+    link_id: r.link_id ?? '',
+    external_id: r.external_id ?? '',
+    institution: r.institution ?? '',
+    source: r.source,
+    customer_id: r.customer_id ?? '',
+    error_code: r.error?.code ?? '',
+    error_message: r.error?.message ?? '',
+    error_origin: r.error_origin ?? '',
+    // Successful bodies may hold end users' financial data: never queued, never stored.
+    response_body: isError ? json(r.response_body) : '',
+  };
+}
+
+export function webhookAttemptRow(w: WebhookAttempt) {
+  return {
+    webhook_id: w.webhook_id,
+    event: w.event,
+    type: w.type,
+    link_id: w.link_id,
+    attempt: w.attempt,
+    url: w.url,
+    status_code: w.status_code,
+    timestamp: chTime(w.timestamp),
+    external_id: w.external_id ?? '',
+    error: w.error ?? '',
+    duration_ms: w.duration_ms ?? null,
+    payload: json(w.payload),
+    customer_id: w.customer_id ?? '',
+  };
+}
+
+export function linkStateRow(l: LinkState) {
+  return {
+    link_id: l.link_id,
+    status: l.status,
+    access_mode: l.access_mode,
+    institution: l.institution,
+    created_at: chTime(l.created_at),
+    updated_at: chTime(l.updated_at),
+    external_id: l.external_id ?? '',
+    customer_id: l.customer_id ?? '',
+  };
+}
+
+/** Each ingest endpoint: its path, schema, row mapping and raw table. */
+export const recordKinds = {
+  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, toRow: requestLogRow },
+  'webhook-attempts': {
+    path: '/v1/webhook-attempts',
+    table: 'webhook_attempts',
+    schema: webhookAttemptSchema,
+    toRow: webhookAttemptRow,
+  },
+  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, toRow: linkStateRow },
+} as const;
+
+export type RecordKind = keyof typeof recordKinds;
+export type Row = Record<string, string | number | null>;
+export const kindNames = Object.keys(recordKinds) as RecordKind[];
+/** Columns the pipeline adds to every raw row. */
+export const pipelineColumns = ['batch_id', 'ingested_at'] as const;

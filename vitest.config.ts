@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// chdb binds one data directory per process: each test file runs in its own forked process.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    poolOptions: { forks: { singleFork: false } },
+    globalSetup: ['test/setup/redis.ts'],
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
