@@ -33,7 +33,10 @@ export function createClickHouse(config: ClientConfig): ClickHouseClient {
   }
   const path = resolve(config.CLICKHOUSE_DATA_DIR);
   mkdirSync(path, { recursive: true });
-  return createClient({ connection: createChdbConnection({ path }) });
+  // chdb implements the Connection contract of @clickhouse/client-common; the client bundles its own
+  // copy of those types, which differ only in declaration identity.
+  const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  return createClient({ connection });
 }
 
 export type { ClickHouseClient };

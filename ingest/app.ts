@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config/env.js';
+import { recordKinds, kindNames, type RecordKind, type Row } from '../schema/records.js';
+import type { BatchJob } from '../queue/jobs.js';
+import { ApiError, sendError } from './errors.js';
+import { parseRecords } from './body.js';
+import { ApiKeys } from './auth.js';
+import { Idempotency, type StoredResponse } from './idempotency.js';
+
+export interface IngestDeps {
+  config: Pick<
+    Config,
+    | 'INGEST_API_KEYS'
+    | 'MAX_BODY_BYTES'
+    | 'MAX_RECORDS_PER_REQUEST'
+    | 'QUEUE_MAX_JOBS'
+    | 'QUEUE_PREFIX'
+    | 'BACKPRESSURE_RETRY_AFTER_S'
+    | 'IDEMPOTENCY_TTL_S'
+  >;
+  queue: Queue<BatchJob>;
+  redis: Redis;
+  /** Resolves to null when ClickHouse is reachable, else to the reason. */
+  checkClickHouse: () => Promise<string | null>;
+  logger?: Logger;
+}
+
+export interface RejectedRecord {
+  index: number;
+  errors: { path: string; message: string }[];
+}
+
+const REDIS_TIMEOUT_MS = 3000;
+const DEPTH_CACHE_MS = 250;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function createIngestApp(deps: IngestDeps) {
+  const { config, queue, redis } = deps;
+  const keys = new ApiKeys(config.INGEST_API_KEYS);
+  const idempotency = new Idempotency(redis, config.QUEUE_PREFIX, config.IDEMPOTENCY_TTL_S);
+  let depth = { value: 0, at: 0 };
+
+  /** Fails fast when Redis is down; allows a moment for a connection that is being (re)made. */
+  const redisUp = async () => {
+    if (redis.status === 'ready') return;
+    if (redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'reconnecting') {
+      const ready = await withTimeout(new Promise((r) => redis.once('ready', r)), 500, 'redis connect').then(
+        () => true,
+        () => false,
+      );
+      if (ready) return;
+    }
+    throw new ApiError('unavailable', 'the queue (Redis) is unreachable; retry later', {}, { 'Retry-After': '5' });
+  };
+  const redisCall = async <T>(p: Promise<T>, what: string): Promise<T> => {
+    try {
+      return await withTimeout(p, REDIS_TIMEOUT_MS, what);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      deps.logger?.warn({ err: (err as Error).message }, `redis: ${what} failed`);
+      throw new ApiError('unavailable', 'the queue (Redis) is unreachable; retry later', {}, { 'Retry-After': '5' });
+    }
+  };
+
+  /** Jobs not yet written; cached briefly so a burst of requests costs one round trip. */
+  async function queueDepth(): Promise<number> {
+    if (Date.now() - depth.at > DEPTH_CACHE_MS) {
+      const counts = await redisCall(queue.getJobCounts('wait', 'active', 'delayed', 'prioritized'), 'queue depth');
+      depth = { value: Object.values(counts).reduce((a, b) => a + b, 0), at: Date.now() };
+    }
+    return depth.value;
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const incoming = req.get('X-Request-Id');
+    res.setHeader('X-Request-Id', incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID().replace(/-/g, ''));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const [redisErr, chErr] = await Promise.all([
+      withTimeout(redis.ping(), REDIS_TIMEOUT_MS, 'redis ping').then(
+        () => null,
+        (e: Error) => e.message,
+      ),
+      withTimeout(deps.checkClickHouse(), REDIS_TIMEOUT_MS, 'clickhouse check').catch((e: Error) => e.message),
+    ]);
+    const body = { redis: redisErr ?? 'ok', clickhouse: chErr ?? 'ok' };
+    if (redisErr || chErr) {
+      sendError(res, new ApiError('unavailable', 'not ready', { checks: body }));
+      return;
+    }
+    res.json({ status: 'ready', checks: body });
+  });
+
+  const rawBody = express.raw({ type: () => true, limit: config.MAX_BODY_BYTES });
+
+  for (const kind of kindNames) {
+    app.post(recordKinds[kind].path, authenticate, rawBody, (req, res, next) => {
+      handleBatch(kind, req, res).catch(next);
+    });
+  }
+
+  function authenticate(req: Request, res: Response, next: NextFunction) {
+    const keyId = keys.identify(req.get('Authorization'));
+    if (!keyId) {
+      sendError(res, new ApiError('unauthorized', 'missing or invalid API key: send Authorization: Bearer <key>'));
+      return;
+    }
+    res.locals.apiKeyId = keyId;
+    next();
+  }
+
+  async function handleBatch(kind: RecordKind, req: Request, res: Response) {
+    const apiKeyId = res.locals.apiKeyId as string;
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const records = parseRecords(body, req.get('Content-Type'));
+    if (records.length > config.MAX_RECORDS_PER_REQUEST) {
+      throw new ApiError(
+        'payload_too_large',
+        `at most ${config.MAX_RECORDS_PER_REQUEST} records per request, got ${records.length}`,
+        { limit: config.MAX_RECORDS_PER_REQUEST },
+      );
+    }
+    if (records.length === 0) {
+      throw new ApiError('validation_error', 'the batch holds no records', { errors: [{ path: '', message: 'empty batch' }] });
+    }
+
+    await redisUp();
+    const idemKey = req.get('Idempotency-Key');
+    if (idemKey !== undefined) {
+      const replay = await redisCall(idempotency.claim(apiKeyId, idemKey, body), 'idempotency claim');
+      if (replay) {
+        res.setHeader('Idempotent-Replayed', 'true');
+        res.status(replay.status).json(replay.body);
+        return;
+      }
+    }
+
+    try {
+      const response = await validateAndEnqueue(kind, records, apiKeyId, idemKey);
+      if (idemKey !== undefined) await redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store');
+      res.status(response.status).json(response.body);
+    } catch (err) {
+      if (idemKey !== undefined) await idempotency.release(apiKeyId, idemKey);
+      throw err;
+    }
+  }
+
+  async function validateAndEnqueue(
+    kind: RecordKind,
+    records: unknown[],
+    apiKeyId: string,
+    idemKey: string | undefined,
+  ): Promise<StoredResponse> {
+    const { schema, toRow } = recordKinds[kind];
+    const rows: Row[] = [];
+    const rejected: RejectedRecord[] = [];
+    records.forEach((record, index) => {
+      const parsed = schema.safeParse(record);
+      if (parsed.success) {
+        rows.push(toRow(parsed.data as never));
+      } else {
+        rejected.push({
+          index,
+          errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        });
+      }
+    });
+    if (rows.length === 0) {
+      throw new ApiError('validation_error', `none of the ${records.length} records is valid`, { rejected });
+    }
+
+    if ((await queueDepth()) >= config.QUEUE_MAX_JOBS) {
+      throw new ApiError(
+        'backpressure',
+        'the pipeline is behind (queue over its cap); retry after the delay',
+        {},
+        { 'Retry-After': String(config.BACKPRESSURE_RETRY_AFTER_S) },
+      );
+    }
+
+    const batchId = idemKey !== undefined ? idempotency.batchIdFor(apiKeyId, idemKey) : randomUUID();
+    // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
+    const written = idemKey !== undefined && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
+    if (!written) {
+      const job: BatchJob = { v: 1, kind, batch_id: batchId, received_at: Date.now(), rows };
+      await redisCall(queue.add(kind, job, { jobId: batchId }), 'enqueue');
+      depth.value += 1;
+    }
+    return {
+      status: rejected.length ? 207 : 202,
+      body: { accepted: rows.length, rejected, batch_id: batchId },
+    };
+  }
+
+  app.use((_req, res) => {
+    sendError(res, new ApiError('not_found', 'no such endpoint'));
+  });
+
+  // Express 5 error handler: body-parser errors and ApiErrors become the common error shape.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ApiError) return sendError(res, err);
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      return sendError(res, new ApiError('payload_too_large', `body over ${config.MAX_BODY_BYTES} bytes`, { limit_bytes: config.MAX_BODY_BYTES }));
+    }
+    if (e.status && e.status >= 400 && e.status < 500) {
+      return sendError(res, new ApiError('validation_error', e.message ?? 'bad request', { errors: [] }));
+    }
+    deps.logger?.error({ err }, 'unhandled error');
+    sendError(res, new ApiError('internal_error', 'internal error; the request was not accepted'));
+  });
+
+  return app;
+}

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ApiError } from './errors.js';
+
+/** The stored answer to a request made with an Idempotency-Key. */
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+interface Entry {
+  state: 'pending' | 'done';
+  body_hash: string;
+  response?: StoredResponse;
+}
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** A pending claim expires so a crashed ingest does not block the key's retries for a day. */
+const PENDING_TTL_MS = 30_000;
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+/** Where the worker marks an idempotent batch as written, so a retry never re-enqueues it. */
+export function batchDoneKey(prefix: string, batchId: string): string {
+  return `${prefix}:batch-done:${batchId}`;
+}
+
+/**
+ * Producers retry on timeouts; a request repeated with the same key (per API key) within the TTL
+ * gets the first response back and enqueues nothing. The batch id derives from the key, so even a
+ * retry after ingest died between enqueue and answer finds the batch already queued or written.
+ */
+export class Idempotency {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  private redisKey(apiKeyId: string, key: string) {
+    return `${this.prefix}:idem:${apiKeyId}:${sha(key)}`;
+  }
+
+  batchIdFor(apiKeyId: string, key: string): string {
+    return `idem-${sha(`${apiKeyId}\n${key}`).slice(0, 32)}`;
+  }
+
+  /** Claims the key, or returns the first response to replay. Throws 409 on a conflicting use. */
+  async claim(apiKeyId: string, key: string, body: Buffer): Promise<StoredResponse | null> {
+    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new ApiError('validation_error', `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, {
+        errors: [{ path: 'header:Idempotency-Key', message: 'invalid length' }],
+      });
+    }
+    const bodyHash = sha(body);
+    const rk = this.redisKey(apiKeyId, key);
+    const entry: Entry = { state: 'pending', body_hash: bodyHash };
+    const ok = await this.redis.set(rk, JSON.stringify(entry), 'PX', PENDING_TTL_MS, 'NX');
+    if (ok === 'OK') return null;
+    const raw = await this.redis.get(rk);
+    if (raw === null) return this.claim(apiKeyId, key, body); // expired between SET and GET
+    const existing = JSON.parse(raw) as Entry;
+    if (existing.body_hash !== bodyHash) {
+      throw new ApiError('idempotency_conflict', 'this Idempotency-Key was already used with a different body');
+    }
+    if (existing.state === 'pending' || !existing.response) {
+      throw new ApiError('idempotency_conflict', 'a request with this Idempotency-Key is still being processed; retry shortly', {}, {
+        'Retry-After': '1',
+      });
+    }
+    return existing.response;
+  }
+
+  async complete(apiKeyId: string, key: string, body: Buffer, response: StoredResponse): Promise<void> {
+    const entry: Entry = { state: 'done', body_hash: sha(body), response };
+    await this.redis.set(this.redisKey(apiKeyId, key), JSON.stringify(entry), 'EX', this.ttlSeconds);
+  }
+
+  /** Frees the key after a failure, so the producer's retry is processed afresh. */
+  async release(apiKeyId: string, key: string): Promise<void> {
+    await this.redis.del(this.redisKey(apiKeyId, key)).catch(() => {});
+  }
+
+  async batchAlreadyWritten(batchId: string): Promise<boolean> {
+    return (await this.redis.exists(batchDoneKey(this.prefix, batchId))) === 1;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config/env.js';
+import { createClickHouse } from '../clickhouse/client.js';
+import { createIngestQueue, producerRedis } from '../queue/jobs.js';
+import { clickhouseHealthKey } from '../workers/runtime.js';
+import { createIngestApp } from './app.js';
+
+export interface IngestRuntime {
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** The ingest HTTP service: validates, authenticates and enqueues. It never writes ClickHouse. */
+export async function startIngest(config: Config, logger: Logger): Promise<IngestRuntime> {
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
+  if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
+  const redis = producerRedis(config.REDIS_URL);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const queue = createIngestQueue(redis, config.QUEUE_PREFIX);
+  queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
+
+  // Server mode: ping ClickHouse ourselves. Embedded: the engine lives in the worker process,
+  // which reports its health through Redis.
+  const serverClient = config.CLICKHOUSE_URL ? createClickHouse(config) : undefined;
+  const checkClickHouse = async (): Promise<string | null> => {
+    if (serverClient) {
+      const r = await serverClient.ping();
+      return r.success ? null : r.error.message;
+    }
+    const state = await redis.get(clickhouseHealthKey(config.QUEUE_PREFIX));
+    if (state === null) return 'no worker has reported ClickHouse health in the last 15 s';
+    return state === 'ok' ? null : state;
+  };
+
+  const app = createIngestApp({ config, queue, redis, checkClickHouse, logger });
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((res, rej) => {
+    server.once('listening', res);
+    server.once('error', rej);
+  });
+  // Slow clients must not hold sockets forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  const { port } = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host}:${port}`;
+  logger.info({ url }, 'ingest listening');
+
+  let stopped = false;
+  return {
+    server,
+    url,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Stop accepting, let in-flight requests finish (their enqueue included), then close.
+      await new Promise<void>((res) => server.close(() => res()));
+      server.closeAllConnections?.();
+      await queue.close().catch(() => {});
+      redis.disconnect();
+      await serverClient?.close();
+    },
+  };
+}

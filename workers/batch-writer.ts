@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { recordKinds } from '../schema/records.js';
+import type { BatchJob } from '../queue/jobs.js';
+import { isDataError, type ClickHouseWriter, type TaggedRow } from './clickhouse-writer.js';
+import { FlushManifests, SPLIT } from './flush-manifests.js';
+
+export interface BatchWriterOptions {
+  writer: ClickHouseWriter;
+  manifests: FlushManifests;
+  logger: Logger;
+  /** Loads a queued job by id (to rebuild a flush after a crash). */
+  loadJob: (id: string) => Promise<Job<BatchJob> | undefined>;
+  maxRows: number;
+  maxWaitMs: number;
+  idleMs: number;
+  /** The worker's concurrency: when we hold that many jobs no more can arrive, so flush. */
+  concurrency: number;
+}
+
+interface Entry {
+  job: Job<BatchJob>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface TableBuffer {
+  table: string;
+  kind: string;
+  entries: Entry[];
+  rows: number;
+  firstAt: number;
+  lastAt: number;
+  flushing: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export interface WriteStats {
+  flushes: number;
+  rowsWritten: number;
+  jobsWritten: number;
+  recoveredFlushes: number;
+  isolatedJobs: number;
+  deadLettered: number;
+  lastFlushRows: number;
+}
+
+/** Rows of jobs in a fixed order (job id, then position): the same jobs always make the same block. */
+function tagRows(jobs: Job<BatchJob>[]): TaggedRow[] {
+  const sorted = [...jobs].sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
+  const out: TaggedRow[] = [];
+  for (const job of sorted) {
+    job.data.rows.forEach((row, index) => out.push({ row, batchId: job.data.batch_id, jobId: job.id!, index }));
+  }
+  return out;
+}
+
+/**
+ * Coalesces queued jobs into one insert per table (BullMQ has no batch consumption). A job's
+ * promise settles only after its rows are in ClickHouse, so BullMQ completes it only then.
+ */
+export class BatchWriter {
+  private readonly buffers = new Map<string, TableBuffer>();
+  private readonly recoveries = new Map<string, Promise<void>>();
+  /** flush id -> jobs not yet reported completed by BullMQ; bookkeeping is dropped after the last one. */
+  private readonly awaitingCompletion = new Map<string, { remaining: Set<string>; all: string[] }>();
+  private readonly flushOfJob = new Map<string, string>();
+  private held = 0;
+  private draining = false;
+  readonly stats: WriteStats = {
+    flushes: 0,
+    rowsWritten: 0,
+    jobsWritten: 0,
+    recoveredFlushes: 0,
+    isolatedJobs: 0,
+    deadLettered: 0,
+    lastFlushRows: 0,
+  };
+
+  constructor(private readonly o: BatchWriterOptions) {}
+
+  /** The BullMQ processor: resolves once this job's rows are durably in ClickHouse. */
+  async process(job: Job<BatchJob>): Promise<void> {
+    const prior = await this.o.manifests.lookup(job.id!);
+    if (prior === SPLIT) return this.writeAlone(job);
+    if (prior) {
+      if (prior.done) return; // written before a crash; only the completion was lost
+      return this.recover(prior.flushId, prior.manifest, job);
+    }
+    const { table } = recordKinds[job.data.kind];
+    let buf = this.buffers.get(table);
+    if (!buf) {
+      buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, flushing: false };
+      this.buffers.set(table, buf);
+    }
+    this.held++;
+    return new Promise<void>((resolve, reject) => {
+      const now = Date.now();
+      if (buf.entries.length === 0) buf.firstAt = now;
+      buf.lastAt = now;
+      buf.entries.push({ job, resolve, reject });
+      buf.rows += job.data.rows.length;
+      this.maybeFlush(buf);
+    }).finally(() => this.held--);
+  }
+
+  /** Called from the worker's 'completed' event. */
+  jobCompleted(jobId: string): void {
+    const flushId = this.flushOfJob.get(jobId);
+    if (flushId === undefined) return;
+    this.flushOfJob.delete(jobId);
+    const waiting = this.awaitingCompletion.get(flushId);
+    if (!waiting) return;
+    waiting.remaining.delete(jobId);
+    if (waiting.remaining.size === 0) {
+      this.awaitingCompletion.delete(flushId);
+      this.o.manifests.forget(flushId, waiting.all).catch(() => {});
+    }
+  }
+
+  /** Shutdown: write everything held now instead of waiting for a fuller batch. */
+  drain(): void {
+    this.draining = true;
+    for (const buf of this.buffers.values()) this.maybeFlush(buf);
+  }
+
+  private maybeFlush(buf: TableBuffer): void {
+    clearTimeout(buf.timer);
+    if (buf.flushing || buf.entries.length === 0) return;
+    const now = Date.now();
+    const due =
+      this.draining ||
+      buf.rows >= this.o.maxRows ||
+      this.held >= this.o.concurrency ||
+      now - buf.firstAt >= this.o.maxWaitMs ||
+      now - buf.lastAt >= this.o.idleMs;
+    if (due) {
+      void this.flush(buf);
+      return;
+    }
+    const wait = Math.min(buf.firstAt + this.o.maxWaitMs, buf.lastAt + this.o.idleMs) - now;
+    buf.timer = setTimeout(() => this.maybeFlush(buf), Math.max(1, wait));
+  }
+
+  private async flush(buf: TableBuffer): Promise<void> {
+    buf.flushing = true;
+    const entries = buf.entries.splice(0, buf.entries.length);
+    buf.rows = 0;
+    const jobs = entries.map((e) => e.job);
+    const flushId = randomUUID();
+    try {
+      const jobIds = jobs.map((j) => j.id!).sort();
+      await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds });
+      const rows = tagRows(jobs);
+      try {
+        await this.o.writer.insertDurably(buf.table, rows, flushId);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        this.o.logger.warn({ table: buf.table, jobs: jobs.length, err: (err as Error).message }, 'batch refused; isolating bad records');
+        await this.o.manifests.markSplit(jobIds);
+        await Promise.all(entries.map((e) => this.writeAlone(e.job).then(e.resolve, e.reject)));
+        return;
+      }
+      await this.o.manifests.markDone(flushId, jobs.map((j) => j.data.batch_id));
+      this.count(rows.length, jobs.length);
+      this.awaitingCompletion.set(flushId, { remaining: new Set(jobIds), all: jobIds });
+      for (const id of jobIds) this.flushOfJob.set(id, flushId);
+      for (const e of entries) e.resolve();
+    } catch (err) {
+      for (const e of entries) e.reject(err);
+    } finally {
+      buf.flushing = false;
+      this.maybeFlush(buf);
+    }
+  }
+
+  /** Re-runs a flush an earlier (crashed) run recorded, with its members and its token. */
+  private recover(flushId: string, manifest: { table: string; kind: string; jobIds: string[] } | null, job: Job<BatchJob>) {
+    let running = this.recoveries.get(flushId);
+    if (!running) {
+      running = (async () => {
+        const table = manifest?.table ?? recordKinds[job.data.kind].table;
+        const ids = manifest?.jobIds ?? [job.id!];
+        const members = (await Promise.all(ids.map((id) => (id === job.id ? job : this.o.loadJob(id))))).filter(
+          (j): j is Job<BatchJob> => j !== undefined,
+        );
+        if (members.length !== ids.length) {
+          this.o.logger.error({ flushId, expected: ids.length, found: members.length }, 'flush members missing on recovery');
+        }
+        const rows = tagRows(members);
+        try {
+          await this.o.writer.insertDurably(table, rows, flushId);
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          // Each member then writes itself alone (see below, and SPLIT in process()).
+          await this.o.manifests.markSplit(ids);
+          return;
+        }
+        await this.o.manifests.markDone(flushId, members.map((m) => m.data.batch_id));
+        this.stats.recoveredFlushes++;
+        this.count(rows.length, members.length);
+        this.o.logger.info({ flushId, jobs: members.length, rows: rows.length }, 'recovered an interrupted flush');
+      })().finally(() => this.recoveries.delete(flushId));
+      this.recoveries.set(flushId, running);
+    }
+    return running.then(async () => {
+      // A member whose recovery split the batch still has its own rows to write.
+      const prior = await this.o.manifests.lookup(job.id!);
+      if (prior === SPLIT) await this.writeAlone(job);
+    });
+  }
+
+  /** Writes one job on its own, isolating and dead-lettering rows ClickHouse refuses. */
+  private async writeAlone(job: Job<BatchJob>): Promise<void> {
+    const { table } = recordKinds[job.data.kind];
+    const rows = tagRows([job]);
+    const dead = await this.o.writer.writeIsolating(table, job.data.kind, job.id!, rows);
+    await this.o.manifests.markBatchesWritten([job.data.batch_id]);
+    this.stats.isolatedJobs++;
+    this.stats.deadLettered += dead;
+    this.count(rows.length - dead, 1);
+  }
+
+  private count(rows: number, jobs: number) {
+    this.stats.flushes++;
+    this.stats.rowsWritten += rows;
+    this.stats.jobsWritten += jobs;
+    this.stats.lastFlushRows = rows;
+  }
+}

@@ -1,0 +1,153 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from 'pino';
+import { chTime, type Row } from '../schema/records.js';
+
+/**
+ * ClickHouse error codes that mean "this data can never be written" (parse and type errors).
+ * Everything else (network, timeouts, too many parts, memory, a missing table during a deploy)
+ * is treated as transient and retried forever: a wrong guess there costs time, not data.
+ */
+const DATA_ERROR_CODES = new Set([
+  '6', // CANNOT_PARSE_TEXT
+  '26', // CANNOT_PARSE_QUOTED_STRING
+  '27', // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  '32', // ATTEMPT_TO_READ_AFTER_EOF
+  '38', // CANNOT_PARSE_DATE
+  '41', // CANNOT_PARSE_DATETIME
+  '53', // TYPE_MISMATCH
+  '69', // ARGUMENT_OUT_OF_BOUND
+  '70', // CANNOT_CONVERT_TYPE
+  '72', // CANNOT_PARSE_NUMBER
+  '117', // INCORRECT_DATA
+  '131', // TOO_LARGE_STRING_SIZE
+  '321', // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  '349', // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  '457', // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE (decimal)
+]);
+
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && DATA_ERROR_CODES.has(code) && 'type' in (err as object);
+}
+
+export interface WriterOptions {
+  client: ClickHouseClient;
+  database: string;
+  logger: Logger;
+  /** Aborted on shutdown: stop retrying a write that cannot succeed now. */
+  signal: AbortSignal;
+  /** Called after each failed attempt (metrics, tests). */
+  onRetry?: (table: string, err: unknown, attempt: number) => void;
+}
+
+export class ShutdownError extends Error {}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((res, rej) => {
+    if (signal.aborted) return rej(new ShutdownError('shutting down'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      res();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      rej(new ShutdownError('shutting down'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** One row tagged with the batch it came from and where it sits in its job. */
+export interface TaggedRow {
+  row: Row;
+  batchId: string;
+  jobId: string;
+  index: number;
+}
+
+/**
+ * Inserts blocks idempotently. Every insert carries an insert_deduplication_token chosen by the
+ * caller; resending the same token after a crash or timeout is dropped by ClickHouse, in the raw
+ * table and (deduplicate_blocks_in_dependent_materialized_views) in every rollup.
+ */
+export class ClickHouseWriter {
+  constructor(private readonly opts: WriterOptions) {}
+
+  /** Inserts once, throwing the ClickHouse error as is. */
+  async insertOnce(table: string, rows: TaggedRow[], token: string): Promise<void> {
+    await this.opts.client.insert({
+      table: `${this.opts.database}.${table}`,
+      values: rows.map((r) => ({ ...r.row, batch_id: r.batchId })),
+      format: 'JSONEachRow',
+      // Every setting is sent on every insert: the embedded connection applies settings with SET,
+      // which persists on its session, so nothing may be left to a previous insert.
+      clickhouse_settings: {
+        insert_deduplicate: 1,
+        insert_deduplication_token: token,
+        deduplicate_blocks_in_dependent_materialized_views: 1,
+        input_format_skip_unknown_fields: 0,
+        date_time_input_format: 'basic',
+      },
+    });
+  }
+
+  /** Retries transient failures with capped backoff until it succeeds, fails on data, or shuts down. */
+  async insertDurably(table: string, rows: TaggedRow[], token: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.insertOnce(table, rows, token);
+        return;
+      } catch (err) {
+        if (isDataError(err)) throw err;
+        this.opts.onRetry?.(table, err, attempt);
+        const delay = Math.min(200 * 2 ** Math.min(attempt - 1, 6), 10_000);
+        this.opts.logger.warn({ table, attempt, delay, err: (err as Error).message }, 'insert failed; retrying');
+        await sleep(delay, this.opts.signal);
+      }
+    }
+  }
+
+  /**
+   * Writes one job's rows when a combined block failed on data: halves the rows until the bad
+   * ones stand alone, writes the rest, and dead-letters each bad row. Tokens derive from the job
+   * id and row range, so a re-run after a crash repeats exactly the same blocks.
+   */
+  async writeIsolating(table: string, kind: string, jobId: string, rows: TaggedRow[]): Promise<number> {
+    let deadLettered = 0;
+    const visit = async (from: number, to: number): Promise<void> => {
+      const slice = rows.slice(from, to);
+      try {
+        await this.insertDurably(table, slice, `job:${jobId}:${from}-${to}`);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        if (to - from === 1) {
+          await this.deadLetter(kind, table, slice[0]!, (err as Error).message);
+          deadLettered++;
+          return;
+        }
+        const mid = from + Math.ceil((to - from) / 2);
+        await visit(from, mid);
+        await visit(mid, to);
+      }
+    };
+    await visit(0, rows.length);
+    return deadLettered;
+  }
+
+  private async deadLetter(kind: string, table: string, r: TaggedRow, error: string): Promise<void> {
+    const id = `${r.jobId}:${r.index}`;
+    this.opts.logger.error({ table, batch_id: r.batchId, id, error }, 'record dead-lettered');
+    const now = Date.now();
+    const row = {
+      id,
+      kind,
+      table_name: table,
+      batch_id: r.batchId,
+      row: JSON.stringify(r.row),
+      error: error.slice(0, 4000),
+      failed_at: chTime(now),
+      replayed_at: null,
+      version: now,
+    };
+    await this.insertDurably('dead_letters', [{ row, batchId: r.batchId, jobId: r.jobId, index: r.index }], `dl:${id}`);
+  }
+}

@@ -1,0 +1,77 @@
+import type { Redis } from 'ioredis';
+import { batchDoneKey } from '../ingest/idempotency.js';
+
+/**
+ * Which jobs went into which insert. Written to Redis *before* the insert, so a job re-run after a
+ * crash (BullMQ is at-least-once) rebuilds exactly the same block under the same deduplication
+ * token instead of joining a different one and being written twice.
+ *
+ *   {p}:job-flush:<jobId>  -> flush id, or SPLIT when the job is written on its own (poison isolation)
+ *   {p}:flush:<flushId>    -> JSON manifest {table, kind, jobIds}
+ *   {p}:flush-done:<id>    -> set once the insert is in ClickHouse
+ */
+export interface Manifest {
+  table: string;
+  kind: string;
+  jobIds: string[];
+}
+
+export const SPLIT = 'split';
+const TTL_S = 24 * 3600;
+const BATCH_DONE_TTL_S = 24 * 3600;
+
+export class FlushManifests {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private k = {
+    job: (jobId: string) => `${this.prefix}:job-flush:${jobId}`,
+    flush: (flushId: string) => `${this.prefix}:flush:${flushId}`,
+    done: (flushId: string) => `${this.prefix}:flush-done:${flushId}`,
+  };
+
+  async record(flushId: string, manifest: Manifest): Promise<void> {
+    const m = this.redis.multi().set(this.k.flush(flushId), JSON.stringify(manifest), 'EX', TTL_S);
+    for (const id of manifest.jobIds) m.set(this.k.job(id), flushId, 'EX', TTL_S);
+    await m.exec();
+  }
+
+  async markSplit(jobIds: string[]): Promise<void> {
+    const m = this.redis.multi();
+    for (const id of jobIds) m.set(this.k.job(id), SPLIT, 'EX', TTL_S);
+    await m.exec();
+  }
+
+  /** After the insert: the flush is done, and idempotent batches are marked written for ingest. */
+  async markDone(flushId: string, batchIds: string[]): Promise<void> {
+    const m = this.redis.multi().set(this.k.done(flushId), '1', 'EX', TTL_S);
+    for (const b of batchIds) if (b.startsWith('idem-')) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
+    await m.exec();
+  }
+
+  async markBatchesWritten(batchIds: string[]): Promise<void> {
+    const idem = batchIds.filter((b) => b.startsWith('idem-'));
+    if (idem.length === 0) return;
+    const m = this.redis.multi();
+    for (const b of idem) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
+    await m.exec();
+  }
+
+  /** What an earlier run decided for this job: null (nothing), SPLIT, or a flush and whether it is done. */
+  async lookup(jobId: string): Promise<null | typeof SPLIT | { flushId: string; manifest: Manifest | null; done: boolean }> {
+    const flushId = await this.redis.get(this.k.job(jobId));
+    if (flushId === null) return null;
+    if (flushId === SPLIT) return SPLIT;
+    const [manifest, done] = await Promise.all([this.redis.get(this.k.flush(flushId)), this.redis.exists(this.k.done(flushId))]);
+    return { flushId, manifest: manifest ? (JSON.parse(manifest) as Manifest) : null, done: done === 1 };
+  }
+
+  /** Once every job of a flush has completed, its bookkeeping can go. */
+  async forget(flushId: string | null, jobIds: string[]): Promise<void> {
+    const keys = jobIds.map((id) => this.k.job(id));
+    if (flushId) keys.push(this.k.flush(flushId), this.k.done(flushId));
+    if (keys.length) await this.redis.del(...keys);
+  }
+}

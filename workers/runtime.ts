@@ -1,0 +1,124 @@
+import { Job, Queue, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../config/env.js';
+import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
+import { migrate } from '../clickhouse/migrate.js';
+import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { ClickHouseWriter } from './clickhouse-writer.js';
+import { BatchWriter } from './batch-writer.js';
+import { FlushManifests } from './flush-manifests.js';
+
+/** Where the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode). */
+export const clickhouseHealthKey = (prefix: string) => `${prefix}:clickhouse-health`;
+
+export interface WorkerRuntime {
+  clickhouse: ClickHouseClient;
+  batchWriter: BatchWriter;
+  worker: Worker<BatchJob>;
+  queue: Queue<BatchJob>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Applies migrations, retrying until ClickHouse answers (it may start after us). */
+async function migrateWhenReachable(client: ClickHouseClient, config: Config, logger: Logger, signal: AbortSignal) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(client, {
+        database: config.CLICKHOUSE_DATABASE,
+        rawTtlDays: config.RAW_TTL_DAYS,
+        log: (l) => logger.info(l),
+      });
+      return;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      logger.warn({ attempt, err: (err as Error).message }, 'migrations failed; ClickHouse unreachable? retrying');
+      await sleep(Math.min(500 * attempt, 5000));
+    }
+  }
+}
+
+/**
+ * Everything a worker process runs: migrations, the BullMQ consumer, the batch writer and the
+ * ClickHouse health heartbeat. Tests run it in-process; workers/main.ts wraps it with signals.
+ */
+export async function startWorkerRuntime(
+  config: Config,
+  logger: Logger,
+  opts: { clickhouse?: ClickHouseClient } = {},
+): Promise<WorkerRuntime> {
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
+  const abort = new AbortController();
+  const clickhouse = opts.clickhouse ?? createClickHouse(config);
+  await migrateWhenReachable(clickhouse, config, logger, abort.signal);
+
+  const redis = workerRedis(config.REDIS_URL);
+  const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const writer = new ClickHouseWriter({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, logger, signal: abort.signal });
+  const batchWriter = new BatchWriter({
+    writer,
+    manifests: new FlushManifests(redis, config.QUEUE_PREFIX),
+    logger,
+    loadJob: (id) => Job.fromId<BatchJob>(queue, id),
+    maxRows: config.FLUSH_MAX_ROWS,
+    maxWaitMs: config.FLUSH_MAX_WAIT_MS,
+    idleMs: config.FLUSH_IDLE_MS,
+    concurrency: config.WORKER_CONCURRENCY,
+  });
+
+  const worker = new Worker<BatchJob>(QUEUE_NAME, (job) => batchWriter.process(job), {
+    connection: workerRedis(config.REDIS_URL),
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: Math.max(1000, Math.floor(config.WORKER_LOCK_MS / 2)),
+    // A worker killed again and again must not turn its jobs into failures: they are re-run.
+    maxStalledCount: 1_000_000,
+    autorun: true,
+  });
+  worker.on('completed', (job) => batchWriter.jobCompleted(job.id!));
+  worker.on('failed', (job, err) => logger.warn({ job: job?.id, err: err.message }, 'job attempt failed; it will be retried'));
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+
+  const healthKey = clickhouseHealthKey(config.QUEUE_PREFIX);
+  const beat = async () => {
+    let state = 'ok';
+    try {
+      const r = await clickhouse.ping();
+      if (!r.success) state = `clickhouse: ${r.error.message}`;
+    } catch (err) {
+      state = `clickhouse: ${(err as Error).message}`;
+    }
+    await redis.set(healthKey, state, 'PX', 15_000).catch(() => {});
+  };
+  void beat();
+  const heartbeat = setInterval(() => void beat(), 5000);
+
+  logger.info(
+    { mode: clickhouseMode(config), concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX },
+    'worker consuming',
+  );
+
+  let stopped = false;
+  return {
+    clickhouse,
+    batchWriter,
+    worker,
+    queue,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(heartbeat);
+      // Stop taking jobs, write what is held now, let active jobs finish, then close connections.
+      const closing = worker.close();
+      batchWriter.drain();
+      const timeout = setTimeout(() => abort.abort(), 30_000);
+      await closing;
+      clearTimeout(timeout);
+      await queue.close();
+      redis.disconnect();
+      if (!opts.clickhouse) await clickhouse.close();
+    },
+  };
+}
