@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { rawTableTime, type RawTable } from './tables.js';
 
 export const sqlDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 
@@ -54,7 +55,6 @@ export interface MigrateOptions {
   log?: (line: string) => void;
 }
 
-const rawTables = ['request_logs', 'webhook_attempts', 'links'];
 
 /**
  * Applies the migrations not yet recorded in schema_migrations. Statements are idempotent
@@ -101,13 +101,13 @@ async function applyRawTtl(client: ClickHouseClient, db: string, days: number, l
   const rows = await (
     await client.query({
       query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN ({names:Array(String)})`,
-      query_params: { db, names: rawTables },
+      query_params: { db, names: Object.keys(rawTableTime) },
       format: 'JSONEachRow',
     })
   ).json<{ name: string; engine_full: string }>();
   for (const { name, engine_full } of rows) {
     if (engine_full.includes(`toIntervalDay(${days})`)) continue;
-    const column = name === 'links' ? 'updated_at' : 'timestamp';
+    const column = rawTableTime[name as RawTable];
     await client.command({
       query: `ALTER TABLE ${db}.${name} MODIFY TTL toDateTime(${column}) + INTERVAL ${days} DAY`,
       clickhouse_settings: { materialize_ttl_after_modify: 0 },

@@ -57,9 +57,11 @@ SELECT
 FROM {{db}}.request_logs
 GROUP BY minute, institution, customer_id, endpoint, method, status_code, error_code, error_origin, source;
 
--- Last access and request counts per link (the Links list reads this, not the raw logs).
+-- Last access and request counts per link and day (the Links list reads this, not the raw logs).
+-- Per link over all time: max(last_request_at), sum(requests) ... GROUP BY link_id.
 CREATE TABLE IF NOT EXISTS {{db}}.link_activity
 (
+    day              Date,
     link_id          String,
     institution      SimpleAggregateFunction(anyLast, LowCardinality(String)),
     customer_id      SimpleAggregateFunction(anyLast, LowCardinality(String)),
@@ -70,11 +72,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.link_activity
     errors           SimpleAggregateFunction(sum, UInt64)
 )
 ENGINE = AggregatingMergeTree
-ORDER BY link_id
+PARTITION BY toYYYYMM(day)
+ORDER BY (link_id, day)
+TTL day + INTERVAL 400 DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.link_activity_mv TO {{db}}.link_activity AS
 SELECT
+    toDate(timestamp) AS day,
     link_id,
     anyLast(institution) AS institution,
     anyLast(customer_id) AS customer_id,
@@ -85,7 +90,7 @@ SELECT
     countIf(status_code >= 400) AS errors
 FROM {{db}}.request_logs
 WHERE link_id != ''
-GROUP BY link_id;
+GROUP BY day, link_id;
 
 -- Webhook delivery attempts per minute by event, type and outcome.
 CREATE TABLE IF NOT EXISTS {{db}}.webhook_stats_1m

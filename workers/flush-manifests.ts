@@ -9,6 +9,7 @@ import { batchDoneKey } from '../ingest/idempotency.js';
  *   {p}:job-flush:<jobId>  -> flush id, or SPLIT when the job is written on its own (poison isolation)
  *   {p}:flush:<flushId>    -> JSON manifest {table, kind, jobIds}
  *   {p}:flush-done:<id>    -> set once the insert is in ClickHouse
+ *   {p}:open-flushes       -> flushes recorded but not done (what a crashed embedded engine may have half-written)
  */
 export interface Manifest {
   table: string;
@@ -30,10 +31,11 @@ export class FlushManifests {
     job: (jobId: string) => `${this.prefix}:job-flush:${jobId}`,
     flush: (flushId: string) => `${this.prefix}:flush:${flushId}`,
     done: (flushId: string) => `${this.prefix}:flush-done:${flushId}`,
+    open: () => `${this.prefix}:open-flushes`,
   };
 
   async record(flushId: string, manifest: Manifest): Promise<void> {
-    const m = this.redis.multi().set(this.k.flush(flushId), JSON.stringify(manifest), 'EX', TTL_S);
+    const m = this.redis.multi().set(this.k.flush(flushId), JSON.stringify(manifest), 'EX', TTL_S).sadd(this.k.open(), flushId);
     for (const id of manifest.jobIds) m.set(this.k.job(id), flushId, 'EX', TTL_S);
     await m.exec();
   }
@@ -46,7 +48,7 @@ export class FlushManifests {
 
   /** After the insert: the flush is done, and idempotent batches are marked written for ingest. */
   async markDone(flushId: string, batchIds: string[]): Promise<void> {
-    const m = this.redis.multi().set(this.k.done(flushId), '1', 'EX', TTL_S);
+    const m = this.redis.multi().set(this.k.done(flushId), '1', 'EX', TTL_S).srem(this.k.open(), flushId);
     for (const b of batchIds) if (b.startsWith('idem-')) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
     await m.exec();
   }
@@ -66,6 +68,18 @@ export class FlushManifests {
     if (flushId === SPLIT) return SPLIT;
     const [manifest, done] = await Promise.all([this.redis.get(this.k.flush(flushId)), this.redis.exists(this.k.done(flushId))]);
     return { flushId, manifest: manifest ? (JSON.parse(manifest) as Manifest) : null, done: done === 1 };
+  }
+
+  /** Flushes recorded and never marked done, with their manifests (null when expired). */
+  async openFlushes(): Promise<{ flushId: string; manifest: Manifest | null }[]> {
+    const ids = await this.redis.smembers(this.k.open());
+    if (ids.length === 0) return [];
+    const manifests = await this.redis.mget(...ids.map((id) => this.k.flush(id)));
+    return ids.map((flushId, i) => ({ flushId, manifest: manifests[i] ? (JSON.parse(manifests[i]!) as Manifest) : null }));
+  }
+
+  async dropOpen(flushId: string): Promise<void> {
+    await this.redis.srem(this.k.open(), flushId);
   }
 
   /** Once every job of a flush has completed, its bookkeeping can go. */

@@ -7,6 +7,7 @@ import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
 import { FlushManifests } from './flush-manifests.js';
+import { repairInterruptedFlushes } from './crash-repair.js';
 
 /** Where the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode). */
 export const clickhouseHealthKey = (prefix: string) => `${prefix}:clickhouse-health`;
@@ -56,11 +57,18 @@ export async function startWorkerRuntime(
   const redis = workerRedis(config.REDIS_URL);
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redis, prefix: config.QUEUE_PREFIX });
   const writer = new ClickHouseWriter({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, logger, signal: abort.signal });
+  const manifests = new FlushManifests(redis, config.QUEUE_PREFIX);
+  const loadJob = (id: string) => Job.fromId<BatchJob>(queue, id);
+  if (clickhouseMode(config) === 'embedded') {
+    // We just opened the engine: whatever our predecessor left half-written is repaired first.
+    const report = await repairInterruptedFlushes({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, manifests, loadJob, logger });
+    if (report.flushes) logger.warn(report, 'crash repair done');
+  }
   const batchWriter = new BatchWriter({
     writer,
-    manifests: new FlushManifests(redis, config.QUEUE_PREFIX),
+    manifests,
     logger,
-    loadJob: (id) => Job.fromId<BatchJob>(queue, id),
+    loadJob,
     maxRows: config.FLUSH_MAX_ROWS,
     maxWaitMs: config.FLUSH_MAX_WAIT_MS,
     idleMs: config.FLUSH_IDLE_MS,

@@ -1,0 +1,52 @@
+/**
+ * What the code needs to know about the tables in sql/ beyond their DDL: the time column of each
+ * raw table, and how each materialized-view rollup is rebuilt for a slice of its source after an
+ * embedded engine died mid-insert. A test checks this list against the views the migrations create.
+ */
+export const rawTableTime = {
+  request_logs: 'timestamp',
+  webhook_attempts: 'timestamp',
+  links: 'updated_at',
+} as const;
+
+export type RawTable = keyof typeof rawTableTime;
+
+export interface Rollup {
+  view: string;
+  target: string;
+  source: RawTable;
+  /**
+   * buckets: the rollup aggregates by a time bucket; rebuild = delete the touched buckets and
+   * re-run the view's SELECT over the raw rows of those buckets.
+   * replay: the target deduplicates by itself (ReplacingMergeTree); rebuild = re-insert the
+   * touched keys' raw rows.
+   */
+  rebuild: { kind: 'buckets'; column: string; expr: string } | { kind: 'replay'; column: string };
+}
+
+export const rollups: Rollup[] = [
+  {
+    view: 'request_stats_1m_mv',
+    target: 'request_stats_1m',
+    source: 'request_logs',
+    rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
+  },
+  {
+    view: 'link_activity_mv',
+    target: 'link_activity',
+    source: 'request_logs',
+    rebuild: { kind: 'buckets', column: 'day', expr: 'toDate(timestamp)' },
+  },
+  {
+    view: 'webhook_stats_1m_mv',
+    target: 'webhook_stats_1m',
+    source: 'webhook_attempts',
+    rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
+  },
+  {
+    view: 'links_latest_mv',
+    target: 'links_latest',
+    source: 'links',
+    rebuild: { kind: 'replay', column: 'link_id' },
+  },
+];
