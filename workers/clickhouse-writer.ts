@@ -120,7 +120,8 @@ export class ClickHouseWriter {
       } catch (err) {
         if (!isDataError(err)) throw err;
         if (to - from === 1) {
-          await this.deadLetter(kind, table, slice[0]!, (err as Error).message);
+          const e = err as Error & { code?: string; type?: string };
+          await this.deadLetter(kind, table, slice[0]!, `Code: ${e.code} (${e.type ?? 'unknown'}). ${e.message}`);
           deadLettered++;
           return;
         }
