@@ -1,0 +1,78 @@
+import { sql } from './clickhouse-query.js';
+import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
+import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
+import { barChartPanel, tablePanel } from './panels.js';
+import { currentLinks, linkLastAccess } from './shared-sql.js';
+import { allOf, anyOf, matchesText } from './sql-filters.js';
+import { dashboardVariables } from './dashboard-variables.js';
+
+/** Links: every end user's connection, its status and last access; "can my user see data?" starts here. */
+const spec: DashboardSpec = {
+  uid: dashboardUids.links,
+  title: 'Links',
+  description: 'Links with status, access mode, external id, institution, creation and last access. Search by link_id or external_id.',
+  variables: dashboardVariables[dashboardUids.links],
+  section: true,
+};
+
+/** Filters on a link's identity (stable over its life): applied before picking its newest state. */
+const identityFilters = [
+  anyOf('customer_id', 'customer'),
+  anyOf('institution', 'institution'),
+  matchesText('link_id', 'link_id'),
+  matchesText('external_id', 'external_id'),
+];
+/** Filters on the current state: applied after. */
+const stateFilters = allOf(anyOf('status', 'link_status'), anyOf('access_mode', 'access_mode'));
+
+export const linksByStatusSql = `
+  SELECT status, count() AS links
+  FROM (${currentLinks(...identityFilters)}
+  )
+  WHERE ${stateFilters}
+  GROUP BY status
+  ORDER BY links DESC, status`;
+
+export const linksTableSql = `
+  SELECT
+    l.link_id AS link_id,
+    l.status AS status,
+    l.access_mode AS access_mode,
+    l.external_id AS external_id,
+    l.institution AS institution,
+    l.created_at AS created_at,
+    nullIf(a.last_accessed_at, toDateTime64(0, 3, 'UTC')) AS last_accessed_at,
+    a.requests AS requests,
+    a.errors AS errors
+  FROM (${currentLinks(...identityFilters)}
+  ) AS l
+  LEFT JOIN (${linkLastAccess(matchesText('link_id', 'link_id'))}
+  ) AS a ON a.link_id = l.link_id
+  WHERE ${allOf(anyOf('l.status', 'link_status'), anyOf('l.access_mode', 'access_mode'))}
+  ORDER BY created_at DESC, link_id
+  LIMIT 1000`;
+
+export function linksDashboard() {
+  const toDetail = drillDownUrl(spec.uid, dashboardUids.linkDetail, { link_id: '${__value.raw}' });
+  return observabilityDashboard(spec)
+    .withPanel(
+      barChartPanel({
+        id: 1,
+        title: 'Links by status',
+        description: 'Current status of the links matching the filters.',
+        query: sql(linksByStatusSql),
+        xField: 'status',
+        height: 7,
+      }),
+    )
+    .withPanel(
+      tablePanel({
+        id: 2,
+        title: 'Links',
+        description: 'All links matching the filters, newest first (not limited by the time range). Click a link id for its timeline.',
+        query: sql(linksTableSql),
+        height: 16,
+      })
+        .overrideByName('link_id', columnLink('Open link detail', toDetail)),
+    );
+}

@@ -1,0 +1,29 @@
+/**
+ * The WHERE-clause patterns every panel uses, so a filter means the same thing on every dashboard.
+ * `$__conditionalAll(cond, $var)` is expanded by the plugin in the browser: it becomes `1=1` when
+ * the variable is All or empty, so an unused filter costs nothing. Its condition must not contain a
+ * top-level comma (the plugin splits the arguments on commas outside parentheses).
+ */
+
+/** A multi-value dropdown: the values come from our own data, quoted by Grafana. */
+export const anyOf = (column: string, variable: string) =>
+  `$__conditionalAll(${column} IN (\${${variable}:singlequote}), $${variable})`;
+
+/**
+ * Free text from a text box as a string literal no input can leave. Grafana's `singlequote`
+ * escapes ' as \' but leaves a backslash alone, so `\'` would close the string; percent-encoding
+ * leaves only [A-Za-z0-9-_.~%] inside the quotes and ClickHouse decodes it back (a constant, so
+ * the bloom-filter indexes still apply).
+ */
+export const textValue = (variable: string) => `trimBoth(decodeURLComponent('\${${variable}:percentencode}'))`;
+
+/** An optional text-box search: no filter while the box is empty. */
+export const matchesText = (column: string, variable: string) =>
+  `$__conditionalAll(${column} = ${textValue(variable)}, $${variable})`;
+
+/** A detail view's key: an empty box matches nothing rather than everything. */
+export const equalsRequiredText = (column: string, variable: string) =>
+  `${column} = ${textValue(variable)} AND ${column} != ''`;
+
+/** Several filters joined for a WHERE clause, one per line. */
+export const allOf = (...conditions: string[]) => conditions.join('\n    AND ');

@@ -1,0 +1,327 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '../../clickhouse/client.js';
+import { textValue } from '../../dashboards/sql-filters.js';
+import { committedDashboards, panelByTitle, queryPanels, type DashboardJson, type Variable } from './dashboard-json.js';
+import { ids, institutions, loadFixture, type FixtureRecords } from './fixture.js';
+import { ALL, expandQuery, type QueryContext, type TemplateVariable } from './grafana-expander.js';
+import { startTestPipeline, type TestPipeline } from '../helpers/pipeline.js';
+
+/**
+ * Every panel target and variable query of every committed dashboard, expanded as Grafana and the
+ * ClickHouse plugin expand them, run on the embedded engine against the fixture.
+ */
+const boards = committedDashboards();
+const board = (uid: string) => boards.find((b) => b.uid === uid)!;
+
+let pipeline: TestPipeline;
+let clickhouse: ClickHouseClient;
+let fixture: FixtureRecords;
+let fromMs: number;
+let toMs: number;
+
+type Row = Record<string, unknown>;
+
+async function run(sql: string): Promise<Row[]> {
+  const result = await clickhouse.query({ query: sql, format: 'JSONEachRow' });
+  return result.json<Row>();
+}
+
+const textBoxNames = (b: DashboardJson) => b.templating.list.filter((v) => v.type === 'textbox').map((v) => v.name);
+const dropdowns = (b: DashboardJson) => b.templating.list.filter((v) => v.type === 'query' || v.type === 'custom');
+
+/** A dropdown's options as Grafana would list them: its query's first column, or its custom list. */
+const optionsCache = new Map<string, string[]>();
+async function options(variable: Variable): Promise<string[]> {
+  const key = JSON.stringify(variable.query);
+  if (!optionsCache.has(key)) {
+    if (variable.type === 'custom') {
+      optionsCache.set(key, String(variable.query).split(',').map((s) => s.trim()));
+    } else {
+      const rawSql = typeof variable.query === 'string' ? variable.query : variable.query!.rawSql;
+      const rows = await run(expandQuery(rawSql, { fromMs, toMs, intervalMs: 60_000, variables: {} }));
+      optionsCache.set(key, rows.map((r) => String(Object.values(r)[0])));
+    }
+  }
+  return optionsCache.get(key)!;
+}
+
+type DropdownChoice = 'all' | 'one' | 'several';
+
+/** The variables of a dashboard: dropdowns per `choice`, text boxes from `text` (empty otherwise). */
+async function context(b: DashboardJson, choice: DropdownChoice, text: Record<string, string> = {}, pick: Record<string, string[]> = {}): Promise<QueryContext> {
+  const variables: Record<string, TemplateVariable> = {};
+  for (const v of dropdowns(b)) {
+    const opts = await options(v);
+    const value = pick[v.name] ?? (choice === 'all' ? [ALL] : choice === 'one' ? opts.slice(0, 1) : opts.slice(0, 2));
+    variables[v.name] = { value, options: opts };
+  }
+  for (const name of textBoxNames(b)) variables[name] = { value: text[name] ?? '' };
+  return { fromMs, toMs, intervalMs: 60_000, variables };
+}
+
+async function panel(uid: string, title: string, ctx?: { choice?: DropdownChoice; text?: Record<string, string>; pick?: Record<string, string[]> }) {
+  const b = board(uid);
+  const target = panelByTitle(b, title).targets![0]!;
+  return run(expandQuery(target.rawSql, await context(b, ctx?.choice ?? 'all', ctx?.text, ctx?.pick)));
+}
+
+const count = <T>(items: T[], key: (t: T) => string) =>
+  items.reduce<Record<string, number>>((acc, t) => ({ ...acc, [key(t)]: (acc[key(t)] ?? 0) + 1 }), {});
+const num = (v: unknown) => Number(v);
+
+beforeAll(async () => {
+  // The fixture goes through the real pipeline: ingest API -> queue -> worker -> embedded engine.
+  pipeline = await startTestPipeline();
+  fixture = await loadFixture(pipeline);
+  clickhouse = pipeline.clickhouse;
+  // Panel SQL names tables without a database, like Grafana's datasource with defaultDatabase.
+  // The worker's own SQL is fully qualified, so switching this session's default is harmless.
+  await clickhouse.command({ query: `USE ${pipeline.database}` });
+  fromMs = fixture.now - 7 * 24 * 3600_000;
+  toMs = fixture.now + 60_000;
+});
+
+afterAll(async () => {
+  await pipeline?.close();
+});
+
+describe('every query of every dashboard runs', () => {
+  const cases = boards.flatMap((b) => queryPanels(b).flatMap((p) => (p.targets ?? []).map((t) => ({ uid: b.uid, title: p.title, rawSql: t.rawSql }))));
+  const known = { link_id: ids.stuckLink, external_id: 'user-bruno', request_id: ids.tokenRequiredRequest, webhook_id: ids.undeliveredWebhook };
+
+  it('covers every dashboard', () => {
+    expect(boards.map((b) => b.uid).sort()).toEqual(['events', 'insights', 'link-detail', 'links', 'logs']);
+    expect(cases.length).toBeGreaterThan(20);
+  });
+
+  it.each(boards.flatMap((b) => dropdowns(b).filter((v) => v.type === 'query').map((v) => ({ uid: b.uid, name: v.name, v }))))(
+    'variable $uid/$name lists values',
+    async ({ v }) => {
+      expect((await options(v)).length).toBeGreaterThan(0);
+    },
+  );
+
+  for (const scenario of [
+    { name: 'All selected, text boxes empty', choice: 'all' as const, text: {} },
+    { name: 'one value each', choice: 'one' as const, text: {} },
+    { name: 'several values each', choice: 'several' as const, text: {} },
+    { name: 'text boxes filled', choice: 'all' as const, text: known },
+  ]) {
+    it.each(cases)(`$uid / $title (${scenario.name})`, async ({ uid, rawSql }) => {
+      const sql = expandQuery(rawSql, await context(board(uid), scenario.choice, scenario.text));
+      expect(sql).not.toMatch(/\$/);
+      await expect(run(sql)).resolves.toBeInstanceOf(Array);
+    });
+  }
+});
+
+describe('Insights answers from the rollups', () => {
+  const errors = () => fixture.logs.filter((l) => num(l.status_code) >= 400);
+
+  it('most common errors: code and status, most frequent first', async () => {
+    const rows = await panel('insights', 'Most common errors');
+    const expected = Object.entries(count(errors(), (l) => `${l.status_code} ${(l.error as { code: string }).code}`)).sort((a, b) => b[1] - a[1]);
+    expect(rows.map((r) => [`${r.status_code} ${r.error_code}`, num(r.errors)])).toEqual(expected);
+    expect(rows[0]).toMatchObject({ status_code: 428, error_code: 'token_required' });
+  });
+
+  it('links created in the last 30 days split recurrent / single', async () => {
+    const latest = new Map<string, Record<string, unknown>>();
+    for (const l of [...fixture.links].sort((a, b) => num(a.updated_at) - num(b.updated_at))) latest.set(String(l.link_id), l);
+    const recent = [...latest.values()].filter((l) => num(l.created_at) >= fixture.now - 30 * 24 * 3600_000);
+    const rows = await panel('insights', 'Links created (last 30 days)');
+    expect(Object.fromEntries(rows.map((r) => [r.access_mode, num(r.links)]))).toEqual(count(recent, (l) => String(l.access_mode)));
+    expect(Object.fromEntries(rows.map((r) => [r.access_mode, num(r.links)]))).toEqual({ recurrent: 3, single: 1 });
+  });
+
+  it('errors per institution, and the filter narrows them', async () => {
+    const expected = count(errors(), (l) => String(l.institution));
+    const rows = await panel('insights', 'Errors per institution');
+    expect(Object.fromEntries(rows.map((r) => [r.institution, num(r.errors)]))).toEqual(expected);
+    expect(rows[0]!.institution).toBe(institutions.gotham);
+    const gotham = await panel('insights', 'Errors per institution', { pick: { institution: [institutions.gotham] } });
+    expect(gotham).toEqual([{ institution: institutions.gotham, errors: expect.anything() }]);
+  });
+
+  it('internal vs institution errors', async () => {
+    const rows = await panel('insights', 'Internal vs institution errors');
+    expect(Object.fromEntries(rows.map((r) => [r.origin, num(r.errors)]))).toEqual(count(errors(), (l) => String(l.error_origin)));
+  });
+
+  it('request count, valid links and active links', async () => {
+    expect(num((await panel('insights', 'Requests'))[0]!.requests)).toBe(fixture.logs.length);
+    const postsAndPatches = fixture.logs.filter((l) => l.method === 'POST' || l.method === 'PATCH').length;
+    expect(num((await panel('insights', 'Requests', { pick: { method: ['POST', 'PATCH'] } }))[0]!.requests)).toBe(postsAndPatches);
+    expect(num((await panel('insights', 'Valid links'))[0]!.valid_links)).toBe(3);
+    const linked = new Set(fixture.logs.map((l) => l.link_id).filter(Boolean));
+    expect(num((await panel('insights', 'Active links'))[0]!.active_links)).toBe(linked.size);
+  });
+
+  it('most used endpoints and error rate per institution', async () => {
+    const endpoints = await panel('insights', 'Most used endpoints');
+    expect(endpoints[0]).toMatchObject({ endpoint: '/api/accounts/' });
+    expect(endpoints.reduce((s, r) => s + num(r.requests), 0)).toBe(fixture.logs.length);
+    const rates = await panel('insights', 'Error rate per institution');
+    expect(rates.every((r) => num(r.error_rate) >= 0 && num(r.error_rate) <= 1)).toBe(true);
+    expect(rates.some((r) => r.institution === institutions.gotham && num(r.error_rate) === 1)).toBe(true);
+  });
+});
+
+describe('Link detail: one link’s timeline', () => {
+  const text = { link_id: ids.stuckLink };
+
+  it('header shows the current state and last access', async () => {
+    const [header] = await panel('link-detail', 'Link', { text });
+    expect(header).toMatchObject({ link_id: ids.stuckLink, status: 'token_required', access_mode: 'recurrent', institution: institutions.gotham, external_id: 'user-bruno' });
+    expect(header!.last_accessed_at).toBeTruthy();
+  });
+
+  it('latest API calls with their error bodies, status changes, webhook attempts, errors', async () => {
+    const calls = await panel('link-detail', 'Latest API calls', { text });
+    expect(calls).toHaveLength(fixture.logs.filter((l) => l.link_id === ids.stuckLink).length);
+    expect(calls.filter((c) => c.status_code === 428).every((c) => JSON.parse(String(c.error_body)).code === 'token_required')).toBe(true);
+    expect(calls.filter((c) => c.status_code === 200).every((c) => c.error_body === '')).toBe(true);
+
+    const changes = await panel('link-detail', 'Status changes', { text });
+    expect(changes.map((c) => c.status)).toEqual(['token_required', 'valid']);
+
+    const attempts = await panel('link-detail', 'Webhook events', { text });
+    expect(attempts.map((a) => [a.webhook_id, a.attempt, a.status_code])).toEqual([
+      [ids.undeliveredWebhook, 3, null],
+      [ids.undeliveredWebhook, 2, 502],
+      [ids.undeliveredWebhook, 1, null],
+    ]);
+
+    const linkErrors = await panel('link-detail', 'Errors', { text });
+    expect(linkErrors.map((e) => [e.status_code, e.error_code, num(e.errors)])).toEqual([[428, 'token_required', 5]]);
+  });
+
+  it('an empty link id shows nothing rather than every link', async () => {
+    for (const title of ['Link', 'Latest API calls', 'Webhook events', 'Status changes', 'Errors']) {
+      expect(await panel('link-detail', title)).toEqual([]);
+    }
+  });
+});
+
+describe('Logs', () => {
+  it('the error body of a known request_id: code, message, request_id', async () => {
+    const rows = await panel('logs', 'Requests', { text: { request_id: ids.tokenRequiredRequest } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status_code: 428, method: 'POST', endpoint: '/api/transactions/', link_id: ids.stuckLink, institution: institutions.gotham });
+    expect(JSON.parse(String(rows[0]!.error_body))).toEqual({
+      code: 'token_required',
+      message: 'A MFA token is required by the institution to login',
+      request_id: ids.tokenRequiredRequest,
+    });
+  });
+
+  it('no body for a 200, even one sent with a body', async () => {
+    const rows = await panel('logs', 'Requests', { text: { request_id: ids.successfulRequest } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status_code: 200, error_body: '' });
+    const all = await panel('logs', 'Requests');
+    expect(all).toHaveLength(fixture.logs.length);
+    for (const row of all) {
+      if (num(row.status_code) < 400) expect(row.error_body).toBe('');
+      else expect(JSON.parse(String(row.error_body))).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+    }
+  });
+
+  it('searches by external_id and filters by response code and source', async () => {
+    const ana = await panel('logs', 'Requests', { text: { external_id: 'user-ana' } });
+    expect(new Set(ana.map((r) => r.link_id))).toEqual(new Set([ids.anaErebor, ids.anaOfelia]));
+    const tokenErrors = await panel('logs', 'Requests', { pick: { status_code: ['428'] } });
+    expect(tokenErrors).toHaveLength(5);
+    const fromDashboard = await panel('logs', 'Requests', { pick: { source: ['dashboard'] } });
+    expect(fromDashboard.map((r) => r.status_code).sort()).toEqual([200, 401]);
+  });
+
+  it('requests over time add up per response class', async () => {
+    const rows = await panel('logs', 'Requests by response class');
+    const totals = rows.reduce<Record<string, number>>((acc, r) => ({ ...acc, [String(r.response_class)]: (acc[String(r.response_class)] ?? 0) + num(r.requests) }), {});
+    expect(totals).toEqual(count(fixture.logs, (l) => `${Math.floor(num(l.status_code) / 100)}xx`));
+  });
+});
+
+describe('Events', () => {
+  it('lists events with attempts and last response code', async () => {
+    const rows = await panel('events', 'Webhook events');
+    const byId = Object.fromEntries(rows.map((r) => [r.webhook_id, r]));
+    expect(rows).toHaveLength(new Set(fixture['webhook-attempts'].map((a) => a.webhook_id)).size);
+    expect(byId[ids.undeliveredWebhook]).toMatchObject({ event: 'token_required', type: 'LINKS', link_id: ids.stuckLink, last_response_code: null });
+    expect(byId[ids.retriedWebhook]).toMatchObject({ event: 'new_transactions_available', last_response_code: 200 });
+    expect([num(byId[ids.undeliveredWebhook]!.attempts), Boolean(byId[ids.undeliveredWebhook]!.delivered)]).toEqual([3, false]);
+    expect([num(byId[ids.retriedWebhook]!.attempts), Boolean(byId[ids.retriedWebhook]!.delivered)]).toEqual([2, true]);
+    const forLink = await panel('events', 'Webhook events', { text: { link_id: ids.anaErebor } });
+    expect(forLink.map((r) => r.event).sort()).toEqual(['historical_update', 'new_accounts_available']);
+  });
+
+  it('detail shows the payload and each attempt', async () => {
+    const text = { webhook_id: ids.undeliveredWebhook };
+    const [detail] = await panel('events', 'Event detail', { text });
+    expect(JSON.parse(String(detail!.payload))).toMatchObject({ webhook_id: ids.undeliveredWebhook, link_id: ids.stuckLink });
+    const attempts = await panel('events', 'Delivery attempts', { text });
+    expect(attempts.map((a) => [a.attempt, a.status_code, a.error])).toEqual([
+      [1, null, 'timeout'],
+      [2, 502, ''],
+      [3, null, 'connection refused'],
+    ]);
+  });
+
+  it('failed deliveries, success rate and events by name agree with the attempts', async () => {
+    const all = fixture['webhook-attempts'];
+    const failed = await panel('events', 'Failed deliveries');
+    expect(failed.reduce((s, r) => s + num(r.attempts), 0)).toBe(all.filter((a) => !(num(a.status_code) >= 200 && num(a.status_code) < 300)).length);
+    const rate = await panel('events', 'Delivery success rate');
+    expect(rate.length).toBeGreaterThan(0);
+    expect(rate.every((r) => num(r.success_rate) >= 0 && num(r.success_rate) <= 1)).toBe(true);
+    const byName = await panel('events', 'Events by name');
+    const sums = byName.reduce<Record<string, number>>((acc, r) => ({ ...acc, [String(r.event)]: (acc[String(r.event)] ?? 0) + num(r.events) }), {});
+    expect(sums).toEqual(count(all.filter((a) => a.attempt === 1), (a) => String(a.event)));
+  });
+});
+
+describe('Links', () => {
+  it('lists links with status, access mode, last access; searches and filters', async () => {
+    const rows = await panel('links', 'Links');
+    expect(rows).toHaveLength(new Set(fixture.links.map((l) => l.link_id)).size);
+    const stuck = rows.find((r) => r.link_id === ids.stuckLink)!;
+    expect(stuck).toMatchObject({ status: 'token_required', access_mode: 'recurrent', external_id: 'user-bruno', institution: institutions.gotham });
+    expect(stuck.last_accessed_at).toBeTruthy();
+    expect(rows.find((r) => r.link_id === ids.carlaErebor)!.last_accessed_at).toBeNull();
+
+    expect((await panel('links', 'Links', { text: { external_id: 'user-ana' } })).map((r) => r.link_id).sort()).toEqual([ids.anaErebor, ids.anaOfelia]);
+    expect((await panel('links', 'Links', { text: { link_id: ids.darioGotham } })).map((r) => r.link_id)).toEqual([ids.darioGotham]);
+    expect((await panel('links', 'Links', { pick: { link_status: ['valid'] } })).length).toBe(3);
+    expect((await panel('links', 'Links', { pick: { access_mode: ['single'] } })).map((r) => r.link_id)).toEqual([ids.anaOfelia]);
+  });
+
+  it('counts links by current status', async () => {
+    const rows = await panel('links', 'Links by status');
+    expect(Object.fromEntries(rows.map((r) => [r.status, num(r.links)]))).toEqual({ valid: 3, token_required: 1, invalid: 1 });
+  });
+});
+
+describe('a text-box value cannot leave its string literal', () => {
+  const payloads = [
+    "x' OR '1'='1",
+    "\\' OR 1=1 --",
+    "'; DROP TABLE request_logs; --",
+    'ends with a backslash\\',
+    "lnk_bruno_gotham' OR link_id != '",
+  ];
+
+  it.each(payloads)('%s is searched for literally', async (payload) => {
+    const rows = await panel('logs', 'Requests', { text: { link_id: payload } });
+    expect(rows).toEqual([]);
+    const ctx = await context(board('logs'), 'all', { link_id: payload });
+    const [echo] = await run(expandQuery(`SELECT ${textValue('link_id')} AS v`, ctx));
+    expect(echo!.v).toBe(payload.trim());
+  });
+
+  it("Grafana's singlequote alone would not hold against a backslash (why text boxes are percent-encoded)", async () => {
+    const ctx = await context(board('logs'), 'all', { link_id: "\\' OR 1=1 --" });
+    const rows = await run(expandQuery('SELECT count() AS n FROM request_logs WHERE link_id = ${link_id:singlequote}', ctx));
+    expect(num(rows[0]!.n)).toBe(fixture.logs.length);
+  });
+});
