@@ -1,6 +1,7 @@
 import { loadConfigOrExit } from '../config/env.js';
 import { createLogger } from '../lib/logger.js';
 import { startIngest } from './runtime.js';
+import { exitWithParent } from '../lib/supervision.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger('ingest', config.LOG_LEVEL);
@@ -19,6 +20,7 @@ startIngest(config, logger).then(
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+    exitWithParent(() => shutdown('supervisor exited'));
   },
   (err: Error) => {
     process.stderr.write(`ingest failed to start: ${err.message}\n`);

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -42,10 +43,34 @@ export function ensureRedisServerInstalled(log: (l: string) => void = console.lo
   if (r.status !== 0 || !hasRedisServer()) throw new Error('installing redis-server failed');
 }
 
+/** A private redis-server left running by a supervisor that was killed would hold the AOF: stop it. */
+async function stopStaleRedis(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const cmdline = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  if (!pid || !cmdline.includes('redis-server')) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function startLocalRedis(opts: { dir: string; port?: number }): Promise<LocalRedis> {
   ensureRedisServerInstalled();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
+  await stopStaleRedis(join(dir, 'redis.pid'));
   const port = opts.port ?? (await freePort());
   const child = spawn(
     'redis-server',
@@ -59,6 +84,7 @@ export async function startLocalRedis(opts: { dir: string; port?: number }): Pro
       '--save', '',
       '--protected-mode', 'yes',
       '--daemonize', 'no',
+      '--pidfile', join(dir, 'redis.pid'),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );

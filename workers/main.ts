@@ -3,6 +3,7 @@ import { createLogger } from '../lib/logger.js';
 import { startWorkerRuntime } from './runtime.js';
 import { startQueryEndpoint } from './query-endpoint.js';
 import { clickhouseMode } from '../clickhouse/client.js';
+import { exitWithParent } from '../lib/supervision.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger('worker', config.LOG_LEVEL);
@@ -26,6 +27,7 @@ async function main() {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  exitWithParent(() => shutdown('supervisor exited'));
 }
 
 main().catch((err: Error) => {
