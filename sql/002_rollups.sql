@@ -117,11 +117,12 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.webhook_stats_1m_mv TO {{db}}.webh
 SELECT
     toStartOfMinute(timestamp) AS minute,
     customer_id, event, type,
-    multiIf(status_code IS NULL, 'no_response', status_code BETWEEN 200 AND 299, 'delivered', 'failed') AS outcome,
-    ifNull(status_code, 0) AS status_code,
+    multiIf(response IS NULL, 'no_response', response BETWEEN 200 AND 299, 'delivered', 'failed') AS outcome,
+    ifNull(response, 0) AS status_code,
     count() AS attempts,
     countIf(attempt = 1) AS first_attempts,
     sum(ifNull(duration_ms, 0)) AS duration_ms_sum,
     count(duration_ms) AS duration_ms_count
-FROM {{db}}.webhook_attempts
+-- the raw status is renamed first: an alias named status_code would shadow it in the outcome test
+FROM (SELECT *, status_code AS response FROM {{db}}.webhook_attempts)
 GROUP BY minute, customer_id, event, type, outcome, status_code;
