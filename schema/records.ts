@@ -19,6 +19,32 @@ const timestamp = z
   .meta({ description: 'RFC 3339 date-time with offset, or epoch milliseconds' });
 
 const id = (max = 128) => z.string().min(1).max(max);
+
+/** Nesting depth of a JSON value (a scalar is 0). Iterative: hostile input cannot blow the stack. */
+export function jsonDepth(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+/** Free-form JSON (error bodies, webhook payloads) with bounded depth and size. */
+export const jsonLimits = { maxDepth: 16, responseBodyBytes: 64 * 1024, payloadBytes: 256 * 1024 } as const;
+function jsonIssue(v: unknown, maxBytes: number): string | null {
+  if (jsonDepth(v) > jsonLimits.maxDepth) return `nested deeper than ${jsonLimits.maxDepth} levels`;
+  if (Buffer.byteLength(JSON.stringify(v) ?? '') > maxBytes) return `larger than ${maxBytes} bytes as JSON`;
+  return null;
+}
+const boundedJson = <T extends z.ZodType>(schema: T, maxBytes: number) =>
+  schema.superRefine((v, ctx) => {
+    const issue = jsonIssue(v, maxBytes);
+    if (issue) ctx.addIssue({ code: 'custom', message: issue });
+  });
 const optionalText = (max: number) => z.string().max(max).optional();
 const durationMs = z.number().min(0).max(86_400_000).optional();
 
@@ -41,7 +67,15 @@ export const requestLogSchema = z.object({
   customer_id: optionalText(128),
   error: z.object({ code: z.string().max(128), message: z.string().max(4096) }).optional(),
   error_origin: z.enum(errorOrigins).optional(),
-  response_body: z.unknown().optional().meta({ description: 'Kept only when status_code >= 400' }),
+  response_body: z
+    .unknown()
+    .optional()
+    .meta({ description: `Kept only when status_code >= 400; then at most ${jsonLimits.responseBodyBytes} bytes and ${jsonLimits.maxDepth} levels deep` }),
+}).superRefine((r, ctx) => {
+  // a successful body is dropped unread, so only an error body is held to the limits
+  if (r.status_code < 400 || r.response_body === undefined) return;
+  const issue = jsonIssue(r.response_body, jsonLimits.responseBodyBytes);
+  if (issue) ctx.addIssue({ code: 'custom', path: ['response_body'], message: issue });
 });
 
 export const webhookAttemptSchema = z.object({
@@ -56,7 +90,9 @@ export const webhookAttemptSchema = z.object({
   external_id: optionalText(256),
   error: optionalText(1024).meta({ description: 'e.g. timeout' }),
   duration_ms: durationMs,
-  payload: z.record(z.string(), z.unknown()).optional(),
+  payload: boundedJson(z.record(z.string(), z.unknown()), jsonLimits.payloadBytes)
+    .optional()
+    .meta({ description: `At most ${jsonLimits.payloadBytes} bytes and ${jsonLimits.maxDepth} levels deep` }),
   customer_id: optionalText(128),
 });
 
