@@ -59,6 +59,45 @@ export const envSchema = z.object({
   QUERY_HOST: z.string().default('127.0.0.1'),
   /** Worker health endpoint (liveness/readiness), loopback. 0 disables. */
   WORKER_HEALTH_PORT: int(0, 0).pipe(z.number().max(65535)),
+
+  // Alerting (alerting/). The rule's defaults live in alerting/rule.ts; an unset ALERT_* knob keeps
+  // that default. The knobs apply to the built-in evaluator; the Grafana rule is generated from rule.ts.
+  /** Runs the built-in evaluator in the workers (true/false). */
+  ALERTS_ENABLED: z.enum(['true', 'false', '1', '0', '']).default('false').transform((v) => v === 'true' || v === '1'),
+  ALERT_EVAL_INTERVAL_S: z.coerce.number().int().min(1).optional(),
+  ALERT_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).optional(),
+  ALERT_FOR_S: z.coerce.number().int().min(0).optional(),
+  ALERT_MIN_REQUESTS: z.coerce.number().int().min(1).optional(),
+  /** Absolute floor of the error ratio, above 0 and at most 1. */
+  ALERT_ERROR_RATIO_FLOOR: z.coerce.number().gt(0).max(1).optional(),
+  /** Error codes counted as errors besides status >= 500, comma-separated. */
+  ALERT_ERROR_CODES: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v.split(',').map((c) => c.trim()).filter(Boolean))),
+  ALERT_BASELINE: z.enum(['previous_days', 'ewma']).optional(),
+  ALERT_BASELINE_DAYS: z.coerce.number().int().min(1).max(60).optional(),
+  ALERT_BASELINE_FACTOR: z.coerce.number().min(1).optional(),
+  /** One alert per institution and customer instead of per institution (true/false). */
+  ALERT_PER_CUSTOMER: z.enum(['true', 'false', '1', '0']).optional().transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
+  /** Re-notify a still-firing alert every N minutes; 0 never. */
+  ALERT_REMINDER_MINUTES: z.coerce.number().int().min(0).optional(),
+  /** Generic JSON webhook for alert notices; ALERT_WEBHOOK_SECRET adds an HMAC-SHA256 signature header. */
+  ALERT_WEBHOOK_URL: optionalUrl,
+  ALERT_WEBHOOK_SECRET: z.string().optional(),
+  /** Prometheus Alertmanager base URL (alerts go to /api/v2/alerts). */
+  ALERTMANAGER_URL: optionalUrl,
+  /** Base URL of Grafana for the dashboard links in notifications. */
+  GRAFANA_URL: z.string().trim().pipe(z.url()).default('http://localhost:3000'),
+
+  // Cluster mode (clickhouse/cluster.ts, docs/scaling.md).
+  /** Server mode only: the cluster (remote_servers) to create tables ON CLUSTER, Replicated and Distributed. */
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').optional())
+    .optional(),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -7,6 +7,7 @@ import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './pa
 import { currentLinks, linkLastAccess } from './shared-sql.js';
 import { allOf, anyOf } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
+import { alertHistorySection } from './alerting.js';
 
 /**
  * Insights: how the integration is doing overall. Every request figure reads the per-minute
@@ -175,7 +176,7 @@ export function insightsSections(): InsightsSection[] {
   ];
 }
 
-export function insightsDashboard(extraSections: InsightsSection[] = []) {
+export function insightsDashboard(extraSections: InsightsSection[] = [alertHistorySection()]) {
   const builder = observabilityDashboard(spec);
   for (const section of [...insightsSections(), ...extraSections]) {
     builder.withRow(section.row);

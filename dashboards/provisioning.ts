@@ -8,6 +8,8 @@ export const grafanaPaths = {
   datasources: '/etc/grafana/provisioning/datasources',
   dashboardProviders: '/etc/grafana/provisioning/dashboards',
   dashboards: '/var/lib/grafana/dashboards/api-observability',
+  /** The error-rate alert rule, contact point and notification policy (dashboards/alerting.ts). */
+  alerting: '/etc/grafana/provisioning/alerting',
 } as const;
 
 /** How Grafana reaches ClickHouse inside docker-compose: a read-only user on the native port. */

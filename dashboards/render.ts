@@ -1,3 +1,4 @@
+import { alertingProvisioningYaml } from './alerting.js';
 import { buildDashboards } from './index.js';
 import { dashboardProvisioning, datasourceProvisioning } from './provisioning.js';
 import { toYaml } from './yaml.js';
@@ -15,5 +16,6 @@ export function renderGeneratedFiles(): Map<string, string> {
   }
   files.set('provisioning/datasources/clickhouse.yaml', toYaml(datasourceProvisioning, header));
   files.set('provisioning/dashboards/api-observability.yaml', toYaml(dashboardProvisioning, header));
+  files.set('provisioning/alerting/error-rate.yaml', alertingProvisioningYaml(header));
   return files;
 }

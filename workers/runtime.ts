@@ -8,6 +8,7 @@ import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
 import { FlushManifests } from './flush-manifests.js';
 import { repairInterruptedFlushes } from './crash-repair.js';
+import { startAlerting } from '../alerting/runtime.js';
 
 /** Where the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode). */
 export const clickhouseHealthKey = (prefix: string) => `${prefix}:clickhouse-health`;
@@ -103,6 +104,9 @@ export async function startWorkerRuntime(
   void beat();
   const heartbeat = setInterval(() => void beat(), 5000);
 
+  // Built-in alert evaluator (alerting/): its own queues, off unless ALERTS_ENABLED.
+  const alerting = config.ALERTS_ENABLED ? await startAlerting({ config, clickhouse, logger }) : undefined;
+
   logger.info(
     { mode: clickhouseMode(config), concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX },
     'worker consuming',
@@ -124,6 +128,7 @@ export async function startWorkerRuntime(
       const timeout = setTimeout(() => abort.abort(), 30_000);
       await closing;
       clearTimeout(timeout);
+      await alerting?.stop();
       await queue.close();
       redis.disconnect();
       if (!opts.clickhouse) await clickhouse.close();
