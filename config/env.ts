@@ -57,8 +57,17 @@ export const envSchema = z.object({
   /** Embedded mode: loopback port where the engine-owning worker answers `npm run sql` (0 = any free port). */
   QUERY_PORT: int(8124, 0).pipe(z.number().max(65535)),
   QUERY_HOST: z.string().default('127.0.0.1'),
-  /** Worker health endpoint (liveness/readiness), loopback. 0 disables. */
-  WORKER_HEALTH_PORT: int(0, 0).pipe(z.number().max(65535)),
+  /**
+   * Admin listeners (loopback by default): /healthz and /readyz for orchestrators, /metrics for
+   * Prometheus with `Authorization: Bearer ADMIN_TOKEN` (/metrics is off while ADMIN_TOKEN is unset).
+   * A port of 0 picks a free one; -1 disables the listener.
+   */
+  ADMIN_HOST: z.string().default('127.0.0.1'),
+  ADMIN_TOKEN: z.string().default(''),
+  INGEST_ADMIN_PORT: z.coerce.number().int().min(-1).max(65535).default(9464),
+  WORKER_ADMIN_PORT: z.coerce.number().int().min(-1).max(65535).default(9465),
+  /** The worker reports unhealthy when the queue has work and no job was taken for this long. */
+  LIVENESS_STALL_MS: int(120_000, 100),
 
   // Alerting (alerting/). The rule's defaults live in alerting/rule.ts; an unset ALERT_* knob keeps
   // that default. The knobs apply to the built-in evaluator; the Grafana rule is generated from rule.ts.

@@ -38,6 +38,8 @@ export interface WriterOptions {
   signal: AbortSignal;
   /** Called after each failed attempt (metrics, tests). */
   onRetry?: (table: string, err: unknown, attempt: number) => void;
+  /** Called after each successful insert (metrics). */
+  onInsert?: (table: string, rows: number, seconds: number) => void;
 }
 
 export class ShutdownError extends Error {}
@@ -70,10 +72,13 @@ export interface TaggedRow {
  * table and (deduplicate_blocks_in_dependent_materialized_views) in every rollup.
  */
 export class ClickHouseWriter {
+  /** Inserts currently waiting to retry: the worker is blocked on ClickHouse, not wedged. */
+  retrying = 0;
   constructor(private readonly opts: WriterOptions) {}
 
   /** Inserts once, throwing the ClickHouse error as is. */
   async insertOnce(table: string, rows: TaggedRow[], token: string): Promise<void> {
+    const t0 = performance.now();
     await this.opts.client.insert({
       table: `${this.opts.database}.${table}`,
       values: rows.map((r) => ({ ...r.row, batch_id: r.batchId })),
@@ -88,6 +93,7 @@ export class ClickHouseWriter {
         date_time_input_format: 'basic',
       },
     });
+    this.opts.onInsert?.(table, rows.length, (performance.now() - t0) / 1000);
   }
 
   /** Retries transient failures with capped backoff until it succeeds, fails on data, or shuts down. */
@@ -101,7 +107,12 @@ export class ClickHouseWriter {
         this.opts.onRetry?.(table, err, attempt);
         const delay = Math.min(200 * 2 ** Math.min(attempt - 1, 6), 10_000);
         this.opts.logger.warn({ table, attempt, delay, err: (err as Error).message }, 'insert failed; retrying');
-        await sleep(delay, this.opts.signal);
+        this.retrying++;
+        try {
+          await sleep(delay, this.opts.signal);
+        } finally {
+          this.retrying--;
+        }
       }
     }
   }

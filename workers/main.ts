@@ -4,6 +4,7 @@ import { startWorkerRuntime } from './runtime.js';
 import { startQueryEndpoint } from './query-endpoint.js';
 import { clickhouseMode } from '../clickhouse/client.js';
 import { exitWithParent } from '../lib/supervision.js';
+import { startAdminServer } from '../lib/admin-server.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger('worker', config.LOG_LEVEL);
@@ -12,9 +13,20 @@ async function main() {
   const runtime = await startWorkerRuntime(config, logger);
   // Embedded mode: this process owns the data directory, so it answers ad-hoc SQL for others.
   const endpoint = clickhouseMode(config) === 'embedded' ? await startQueryEndpoint(config, logger) : undefined;
+  const admin =
+    config.WORKER_ADMIN_PORT < 0
+      ? undefined
+      : await startAdminServer({
+          host: config.ADMIN_HOST,
+          port: config.WORKER_ADMIN_PORT,
+          token: config.ADMIN_TOKEN,
+          routes: { healthz: () => runtime.liveness.check(), metrics: () => runtime.metrics.registry.render() },
+        });
+  if (admin) logger.info({ url: admin.url }, 'admin listener (/healthz, /metrics)');
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down: finishing in-flight writes');
     (async () => {
+      await admin?.stop();
       await endpoint?.stop();
       await runtime.stop();
     })().then(

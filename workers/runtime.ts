@@ -8,6 +8,7 @@ import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
 import { FlushManifests } from './flush-manifests.js';
 import { repairInterruptedFlushes } from './crash-repair.js';
+import { createWorkerMetrics, Liveness, registerWorkerGauges, type WorkerMetrics } from './observability.js';
 import { startAlerting } from '../alerting/runtime.js';
 
 /** Where the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode). */
@@ -18,6 +19,8 @@ export interface WorkerRuntime {
   batchWriter: BatchWriter;
   worker: Worker<BatchJob>;
   queue: Queue<BatchJob>;
+  metrics: WorkerMetrics;
+  liveness: Liveness;
   stop(): Promise<void>;
 }
 
@@ -57,7 +60,19 @@ export async function startWorkerRuntime(
 
   const redis = workerRedis(config.REDIS_URL);
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const writer = new ClickHouseWriter({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, logger, signal: abort.signal });
+  const metrics = createWorkerMetrics();
+  const writer = new ClickHouseWriter({
+    client: clickhouse,
+    database: config.CLICKHOUSE_DATABASE,
+    logger,
+    signal: abort.signal,
+    onRetry: (table) => metrics.retries.inc({ table }),
+    onInsert: (table, rows, seconds) => {
+      metrics.insertSeconds.observe(seconds, { table });
+      metrics.insertRows.observe(rows, { table });
+      metrics.rowsWritten.inc({ table }, rows);
+    },
+  });
   const manifests = new FlushManifests(redis, config.QUEUE_PREFIX);
   const loadJob = (id: string) => Job.fromId<BatchJob>(queue, id);
   if (clickhouseMode(config) === 'embedded') {
@@ -86,7 +101,14 @@ export async function startWorkerRuntime(
     maxStalledCount: 1_000_000,
     autorun: true,
   });
-  worker.on('completed', (job) => batchWriter.jobCompleted(job.id!));
+  const liveness = new Liveness(queue, writer, config.LIVENESS_STALL_MS);
+  registerWorkerGauges(metrics, queue, batchWriter);
+  worker.on('active', () => liveness.progress());
+  worker.on('completed', (job) => {
+    liveness.progress();
+    batchWriter.jobCompleted(job.id!);
+    metrics.jobLatency.observe((Date.now() - job.data.received_at) / 1000);
+  });
   worker.on('failed', (job, err) => logger.warn({ job: job?.id, err: err.message }, 'job attempt failed; it will be retried'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
@@ -118,6 +140,8 @@ export async function startWorkerRuntime(
     batchWriter,
     worker,
     queue,
+    metrics,
+    liveness,
     async stop() {
       if (stopped) return;
       stopped = true;

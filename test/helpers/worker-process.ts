@@ -17,6 +17,7 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}): C
       CLICKHOUSE_DATA_DIR: config.CLICKHOUSE_DATA_DIR,
       CLICKHOUSE_DATABASE: config.CLICKHOUSE_DATABASE,
       QUERY_PORT: '0',
+      WORKER_ADMIN_PORT: '0',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       WORKER_LOCK_MS: String(config.WORKER_LOCK_MS),
       FLUSH_IDLE_MS: String(config.FLUSH_IDLE_MS),
