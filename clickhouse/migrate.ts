@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { rawTableTime, type RawTable } from './tables.js';
+import { clusterMigrationsTable, localTableName, renderMigrationsForCluster } from './cluster.js';
 
 export const sqlDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 
@@ -34,9 +35,9 @@ export function splitStatements(sql: string): string[] {
     .filter(Boolean);
 }
 
-/** The ordered migrations in sql/ (files named NNN_name.sql), rendered for a database. */
-export function loadMigrations(database: string, dir = sqlDir): Migration[] {
-  return readdirSync(dir)
+/** The ordered migrations in sql/ (files named NNN_name.sql), rendered for a database (and a cluster). */
+export function loadMigrations(database: string, dir = sqlDir, cluster?: string): Migration[] {
+  const migrations = readdirSync(dir)
     .filter((f) => /^\d+_.+\.sql$/.test(f))
     .sort()
     .map((file) => {
@@ -47,12 +48,15 @@ export function loadMigrations(database: string, dir = sqlDir): Migration[] {
         statements: splitStatements(renderSql(text, { db: database })),
       };
     });
+  return cluster ? renderMigrationsForCluster(migrations, cluster) : migrations;
 }
 
 export interface MigrateOptions {
   database: string;
   rawTtlDays?: number;
   log?: (line: string) => void;
+  /** CLICKHOUSE_CLUSTER: render everything ON CLUSTER with Replicated/Distributed tables (clickhouse/cluster.ts). */
+  cluster?: string;
 }
 
 
@@ -63,9 +67,10 @@ export interface MigrateOptions {
 export async function migrate(client: ClickHouseClient, opts: MigrateOptions): Promise<string[]> {
   const db = opts.database;
   const log = opts.log ?? (() => {});
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  const cluster = opts.cluster;
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${cluster ? ` ON CLUSTER ${cluster}` : ''}` });
   await client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations
+    query: cluster ? clusterMigrationsTable(db, cluster) : `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations
       (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
       ENGINE = ReplacingMergeTree ORDER BY name`,
   });
@@ -77,7 +82,7 @@ export async function migrate(client: ClickHouseClient, opts: MigrateOptions): P
     ).map((r) => [r.name, r.checksum]),
   );
   const ran: string[] = [];
-  for (const m of loadMigrations(db)) {
+  for (const m of loadMigrations(db, sqlDir, cluster)) {
     const known = applied.get(m.name);
     if (known !== undefined) {
       if (known !== m.checksum) log(`migration ${m.name} changed after it was applied (${known} -> ${m.checksum}); not re-run`);
@@ -92,24 +97,27 @@ export async function migrate(client: ClickHouseClient, opts: MigrateOptions): P
     ran.push(m.name);
     log(`applied migration ${m.name}`);
   }
-  if (opts.rawTtlDays !== undefined) await applyRawTtl(client, db, opts.rawTtlDays, log);
+  if (opts.rawTtlDays !== undefined) await applyRawTtl(client, db, opts.rawTtlDays, log, cluster);
   return ran;
 }
 
 /** RAW_TTL_DAYS: changes the raw tables' TTL in place when it differs (no rewrite of old parts). */
-async function applyRawTtl(client: ClickHouseClient, db: string, days: number, log: (l: string) => void) {
+async function applyRawTtl(client: ClickHouseClient, db: string, days: number, log: (l: string) => void, cluster?: string) {
+  // In cluster mode the data (and its TTL) lives in the local tables.
+  const stored = (t: string) => (cluster ? localTableName(t) : t);
   const rows = await (
     await client.query({
       query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN ({names:Array(String)})`,
-      query_params: { db, names: Object.keys(rawTableTime) },
+      query_params: { db, names: Object.keys(rawTableTime).map(stored) },
       format: 'JSONEachRow',
     })
   ).json<{ name: string; engine_full: string }>();
   for (const { name, engine_full } of rows) {
     if (engine_full.includes(`toIntervalDay(${days})`)) continue;
-    const column = rawTableTime[name as RawTable];
+    const raw = (Object.keys(rawTableTime) as RawTable[]).find((t) => stored(t) === name)!;
+    const column = rawTableTime[raw];
     await client.command({
-      query: `ALTER TABLE ${db}.${name} MODIFY TTL toDateTime(${column}) + INTERVAL ${days} DAY`,
+      query: `ALTER TABLE ${db}.${name}${cluster ? ` ON CLUSTER ${cluster}` : ''} MODIFY TTL toDateTime(${column}) + INTERVAL ${days} DAY`,
       clickhouse_settings: { materialize_ttl_after_modify: 0 },
     });
     log(`raw table ${name}: TTL set to ${days} days`);

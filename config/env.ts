@@ -57,6 +57,8 @@ export const envSchema = z.object({
   /** Embedded mode: loopback port where the engine-owning worker answers `npm run sql` (0 = any free port). */
   QUERY_PORT: int(8124, 0).pipe(z.number().max(65535)),
   QUERY_HOST: z.string().default('127.0.0.1'),
+  /** Its password; random per start when empty (then read from the endpoint file beside the data dir). */
+  QUERY_PASSWORD: z.string().default(''),
   /**
    * Admin listeners (loopback by default): /healthz and /readyz for orchestrators, /metrics for
    * Prometheus with `Authorization: Bearer ADMIN_TOKEN` (/metrics is off while ADMIN_TOKEN is unset).

@@ -15,8 +15,12 @@ interface Entry {
 }
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
-/** A pending claim expires so a crashed ingest does not block the key's retries for a day. */
-const PENDING_TTL_MS = 30_000;
+/**
+ * A pending claim expires soon, so a retry after ingest crashed mid-request is not blocked long.
+ * Processing the same key twice is safe anyway: the batch id derives from the key, BullMQ keeps one
+ * job per id, and a batch already written is never queued or written again.
+ */
+const PENDING_TTL_MS = 5_000;
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 

@@ -9,6 +9,7 @@ try {
   const ran = await migrate(client, {
     database: config.CLICKHOUSE_DATABASE,
     rawTtlDays: config.RAW_TTL_DAYS,
+    cluster: config.CLICKHOUSE_CLUSTER,
     log: (l) => console.log(l),
   });
   console.log(ran.length ? `applied ${ran.length} migration(s) via ${via}` : `schema up to date (${via})`);

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { createLogger } from '../lib/logger.js';
@@ -93,5 +95,51 @@ describe('npm run sql against a running embedded pipeline', () => {
     expect(allowed.code).toBe(0);
     const check = await sql("SELECT count() FROM system.tables WHERE database = 'observability' AND name = 'scratch' FORMAT TSV");
     expect(check.stdout.trim()).toBe('1');
+  });
+});
+
+/** The interactive prompt fed from a pipe, as a user would type; HOME is private for the history file. */
+function prompt(input: string): Promise<{ stdout: string; home: string }> {
+  const home = mkdtempSync(join(tmpdir(), 'obs-sql-home-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/sql.ts'], {
+    env: { PATH: process.env.PATH, HOME: home, CLICKHOUSE_DATA_DIR: config.CLICKHOUSE_DATA_DIR },
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stdin.end(input);
+  return new Promise((res) => child.on('exit', () => res({ stdout, home })));
+}
+
+describe('npm run sql: parameters, files and the prompt', () => {
+  it('runs an example file once with --param_NAME values, and names a missing parameter', async () => {
+    const r = await sql('--file', 'sql/examples/13_find_request.sql', '--param_request_id=q1');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/│ .*q1 .*│ bank_a/);
+    expect(r.stdout).not.toMatch(/q0|q2/);
+    const missing = await sql('--file', 'sql/examples/13_find_request.sql');
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/request_id is not set/);
+  });
+
+  it('takes multi-line statements, SET param_, meta commands; prints timing and rows read; keeps history', async () => {
+    const { stdout, home } = await prompt(
+      [
+        "SET param_inst = 'bank_a';",
+        'SELECT count() AS n',
+        '  FROM observability.request_logs',
+        '  WHERE institution = {inst:String};',
+        '\\examples',
+        'SELECT nope;',
+        '',
+      ].join('\n'),
+    );
+    expect(stdout).toContain("param inst = 'bank_a'");
+    expect(stdout).toMatch(/┌─n─┐\s+1\. │ 2 │/);
+    expect(stdout).toMatch(/\(\d+\.\d{3} s, [\d,]+ rows read\)/);
+    expect(stdout).toMatch(/01_link_status +Is this user's link valid\?.*\[lookup\]/);
+    expect(stdout).toMatch(/error: .*(UNKNOWN_IDENTIFIER|Unknown expression)/);
+    const history = readFileSync(join(home, '.obs_sql_history'), 'utf8');
+    expect(history).toContain('SELECT count() AS n   FROM observability.request_logs   WHERE institution = {inst:String};');
   });
 });

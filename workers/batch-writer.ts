@@ -17,10 +17,14 @@ export interface BatchWriterOptions {
   idleMs: number;
   /** The worker's concurrency: when we hold that many jobs no more can arrive, so flush. */
   concurrency: number;
+  /** True when this worker still holds the BullMQ lock of every job (checked before each insert). */
+  locksHeld?: (jobs: { jobId: string; token?: string }[]) => Promise<boolean>;
 }
 
 interface Entry {
   job: Job<BatchJob>;
+  /** The BullMQ lock token this worker holds the job with. */
+  token?: string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -81,13 +85,15 @@ export class BatchWriter {
   constructor(private readonly o: BatchWriterOptions) {}
 
   /** The BullMQ processor: resolves once this job's rows are durably in ClickHouse. */
-  async process(job: Job<BatchJob>): Promise<void> {
+  async process(job: Job<BatchJob>, token?: string): Promise<void> {
     const prior = await this.o.manifests.lookup(job.id!);
     if (prior === SPLIT) return this.writeAlone(job);
     if (prior) {
       if (prior.done) return; // written before a crash; only the completion was lost
       return this.recover(prior.flushId, prior.manifest, job);
     }
+    // A producer retry that raced the first attempt's completion may have queued the batch again.
+    if (await this.o.manifests.batchWritten(job.data.batch_id)) return;
     const { table } = recordKinds[job.data.kind];
     let buf = this.buffers.get(table);
     if (!buf) {
@@ -99,10 +105,15 @@ export class BatchWriter {
       const now = Date.now();
       if (buf.entries.length === 0) buf.firstAt = now;
       buf.lastAt = now;
-      buf.entries.push({ job, resolve, reject });
+      buf.entries.push({ job, token, resolve, reject });
       buf.rows += job.data.rows.length;
       this.maybeFlush(buf);
     }).finally(() => this.held--);
+  }
+
+  /** Jobs waiting on this writer (buffered or being written). */
+  get heldJobs(): number {
+    return this.held;
   }
 
   /** Called from the worker's 'completed' event. */
@@ -151,7 +162,13 @@ export class BatchWriter {
     const flushId = randomUUID();
     try {
       const jobIds = jobs.map((j) => j.id!).sort();
-      await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds });
+      // A worker that froze past its locks must not write jobs another worker has taken over.
+      if (this.o.locksHeld && !(await this.o.locksHeld(entries.map((e) => ({ jobId: e.job.id!, token: e.token }))))) {
+        throw new Error('this worker lost the lock of some of these jobs; leaving them to the worker that took them');
+      }
+      if (!(await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds }))) {
+        throw new Error('some of these jobs belong to another flush (this worker lost their lock); leaving them to it');
+      }
       const rows = tagRows(jobs);
       try {
         await this.o.writer.insertDurably(buf.table, rows, flushId);

@@ -48,9 +48,11 @@ export async function replayDeadLetters(
   for (const group of groups.values()) {
     const first = group[0]!;
     const rows = group.map((l) => JSON.parse(l.row) as Row);
-    const job: BatchJob = { v: 1, kind: first.kind as RecordKind, batch_id: first.batch_id, received_at: now, rows };
     const letterIds = createHash('sha256').update(group.map((l) => l.id).join('\n')).digest('hex').slice(0, 24);
-    await queue.add(job.kind, job, { jobId: `replay-${letterIds}-${now}` });
+    // a batch id of its own: the original batch counts as written, and a replay must not be skipped
+    const batchId = `replay-${letterIds}-${now}`;
+    const job: BatchJob = { v: 1, kind: first.kind as RecordKind, batch_id: batchId, received_at: now, rows };
+    await queue.add(job.kind, job, { jobId: batchId });
   }
   if (letters.length > 0) {
     await client.insert({

@@ -18,6 +18,18 @@ export interface Manifest {
 }
 
 export const SPLIT = 'split';
+
+// KEYS: flush manifest, open set, job keys...; ARGV: manifest JSON, flush id, ttl seconds
+const RECORD_IF_UNCLAIMED = `
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3])
+end
+return 1`;
 const TTL_S = 24 * 3600;
 const BATCH_DONE_TTL_S = 24 * 3600;
 
@@ -34,10 +46,15 @@ export class FlushManifests {
     open: () => `${this.prefix}:open-flushes`,
   };
 
-  async record(flushId: string, manifest: Manifest): Promise<void> {
-    const m = this.redis.multi().set(this.k.flush(flushId), JSON.stringify(manifest), 'EX', TTL_S).sadd(this.k.open(), flushId);
-    for (const id of manifest.jobIds) m.set(this.k.job(id), flushId, 'EX', TTL_S);
-    await m.exec();
+  /**
+   * Records a flush, atomically and only if none of its jobs belongs to another flush already:
+   * a worker that froze past its lock must not write jobs another worker has taken over.
+   * Returns false (and records nothing) in that case.
+   */
+  async record(flushId: string, manifest: Manifest): Promise<boolean> {
+    const keys = [this.k.flush(flushId), this.k.open(), ...manifest.jobIds.map((id) => this.k.job(id))];
+    const ok = await this.redis.eval(RECORD_IF_UNCLAIMED, keys.length, ...keys, JSON.stringify(manifest), flushId, String(TTL_S));
+    return ok === 1;
   }
 
   async markSplit(jobIds: string[]): Promise<void> {
@@ -59,6 +76,12 @@ export class FlushManifests {
     const m = this.redis.multi();
     for (const b of idem) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
     await m.exec();
+  }
+
+  /** True when an idempotent batch (id from an Idempotency-Key) is already in ClickHouse. */
+  async batchWritten(batchId: string): Promise<boolean> {
+    if (!batchId.startsWith('idem-')) return false;
+    return (await this.redis.exists(batchDoneKey(this.prefix, batchId))) === 1;
   }
 
   /** What an earlier run decided for this job: null (nothing), SPLIT, or a flush and whether it is done. */

@@ -51,7 +51,7 @@ function fail(res: ServerResponse, status: number, code: number, message: string
 
 export async function startQueryEndpoint(config: Config, logger: Logger) {
   const dataDir = resolve(config.CLICKHOUSE_DATA_DIR);
-  const password = randomBytes(18).toString('base64url');
+  const password = config.QUERY_PASSWORD || randomBytes(18).toString('base64url');
   const expected = sha(password);
 
   const server = createServer((req, res) => {
@@ -75,11 +75,12 @@ export async function startQueryEndpoint(config: Config, logger: Logger) {
       return;
     }
     const sets: string[] = [];
+    const params: Record<string, string> = {};
     for (const [k, v] of url.searchParams) {
       if (NOT_SETTINGS.has(k) || HTTP_ONLY.has(k)) continue;
       if (k.startsWith('param_')) {
-        fail(res, 400, 36, 'query parameters are not supported by the embedded query endpoint. (BAD_ARGUMENTS)');
-        return;
+        params[k.slice('param_'.length)] = v; // text form, as the server's HTTP interface takes them
+        continue;
       }
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
         fail(res, 400, 115, `Unknown setting ${k}. (UNKNOWN_SETTING)`);
@@ -93,7 +94,10 @@ export async function startQueryEndpoint(config: Config, logger: Logger) {
       for (const s of sets) await session.queryAsync(s);
       const database = url.searchParams.get('database');
       if (database) await session.queryAsync(`USE \`${database.replace(/`/g, '')}\``);
-      const result = await session.queryAsync(sql, { format: url.searchParams.get('default_format') ?? 'TabSeparated' });
+      const format = url.searchParams.get('default_format') ?? 'TabSeparated';
+      const result = Object.keys(params).length
+        ? await session.queryBindAsync(sql, params, { format })
+        : await session.queryAsync(sql, { format });
       res.writeHead(200, {
         'Content-Type': 'text/plain; charset=UTF-8',
         'X-ClickHouse-Summary': JSON.stringify({

@@ -33,6 +33,7 @@ async function migrateWhenReachable(client: ClickHouseClient, config: Config, lo
       await migrate(client, {
         database: config.CLICKHOUSE_DATABASE,
         rawTtlDays: config.RAW_TTL_DAYS,
+        cluster: config.CLICKHOUSE_CLUSTER,
         log: (l) => logger.info(l),
       });
       return;
@@ -89,9 +90,16 @@ export async function startWorkerRuntime(
     maxWaitMs: config.FLUSH_MAX_WAIT_MS,
     idleMs: config.FLUSH_IDLE_MS,
     concurrency: config.WORKER_CONCURRENCY,
+    locksHeld: async (jobs) => {
+      const held = jobs.filter((j) => j.token !== undefined);
+      if (held.length === 0) return true;
+      // BullMQ keeps a job's lock token at <prefix>:<queue>:<id>:lock
+      const values = await redis.mget(...held.map((j) => `${config.QUEUE_PREFIX}:${QUEUE_NAME}:${j.jobId}:lock`));
+      return held.every((j, i) => values[i] === j.token);
+    },
   });
 
-  const worker = new Worker<BatchJob>(QUEUE_NAME, (job) => batchWriter.process(job), {
+  const worker = new Worker<BatchJob>(QUEUE_NAME, (job, token) => batchWriter.process(job, token), {
     connection: workerRedis(config.REDIS_URL),
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
