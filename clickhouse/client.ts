@@ -26,7 +26,7 @@ export function createClickHouse(config: ClientConfig): ClickHouseClient {
       url: config.CLICKHOUSE_URL,
       username: config.CLICKHOUSE_USER,
       password: config.CLICKHOUSE_PASSWORD,
-      database: config.CLICKHOUSE_DATABASE,
+      // No default database: every statement names it, and the first migration creates it.
       request_timeout: 60_000,
       clickhouse_settings: { date_time_output_format: 'iso' },
     });

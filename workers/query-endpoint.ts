@@ -132,7 +132,9 @@ export async function startQueryEndpoint(config: Config, logger: Logger) {
     info,
     async stop() {
       rmSync(file, { force: true });
-      await new Promise<void>((res) => server.close(() => res()));
+      const closed = new Promise<void>((res) => server.close(() => res()));
+      server.closeAllConnections(); // keep-alive clients would otherwise hold it open
+      await closed;
     },
   };
 }
