@@ -71,6 +71,18 @@ export const envSchema = z.object({
   /** The worker reports unhealthy when the queue has work and no job was taken for this long. */
   LIVENESS_STALL_MS: int(120_000, 100),
 
+  /**
+   * Redaction stage (ingest/stages/redaction.ts), applied before anything is queued: `mask` replaces
+   * secrets with [redacted:kind]; `hash` with a keyed HMAC so equal values still match (needs
+   * REDACTION_HASH_KEY); `off` disables it. REDACTION_KEYS adds key names to the built-in list.
+   */
+  REDACTION_MODE: z.enum(['mask', 'hash', 'off']).default('mask'),
+  REDACTION_HASH_KEY: z.string().default(''),
+  REDACTION_KEYS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
+
   // Alerting (alerting/). The rule's defaults live in alerting/rule.ts; an unset ALERT_* knob keeps
   // that default. The knobs apply to the built-in evaluator; the Grafana rule is generated from rule.ts.
   /** Runs the built-in evaluator in the workers (true/false). */

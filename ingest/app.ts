@@ -10,6 +10,8 @@ import { ApiError, sendError } from './errors.js';
 import { parseRecords } from './body.js';
 import { ApiKeys } from './auth.js';
 import { Idempotency, type StoredResponse } from './idempotency.js';
+import type { IngestMetrics } from './metrics.js';
+import { runStages, type Stage } from './stages.js';
 
 export interface IngestDeps {
   config: Pick<
@@ -27,6 +29,9 @@ export interface IngestDeps {
   /** Resolves to null when ClickHouse is reachable, else to the reason. */
   checkClickHouse: () => Promise<string | null>;
   logger?: Logger;
+  metrics?: IngestMetrics;
+  /** Run in order on each valid record before it is queued (ingest/stages.ts). */
+  stages?: readonly Stage[];
 }
 
 export interface RejectedRecord {
@@ -49,6 +54,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export function createIngestApp(deps: IngestDeps) {
   const { config, queue, redis } = deps;
+  const stages = deps.stages ?? [];
   const keys = new ApiKeys(config.INGEST_API_KEYS);
   const idempotency = new Idempotency(redis, config.QUEUE_PREFIX, config.IDEMPOTENCY_TTL_S);
   let depth = { value: 0, at: 0 };
@@ -87,6 +93,7 @@ export function createIngestApp(deps: IngestDeps) {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (deps.metrics) app.use(deps.metrics.middleware);
 
   app.use((req, res, next) => {
     const incoming = req.get('X-Request-Id');
@@ -161,6 +168,9 @@ export function createIngestApp(deps: IngestDeps) {
     try {
       const response = await validateAndEnqueue(kind, records, apiKeyId, idemKey);
       if (idemKey !== undefined) await redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store');
+      const counts = response.body as { accepted: number; rejected: unknown[] };
+      deps.metrics?.records.inc({ endpoint: kind, outcome: 'accepted' }, counts.accepted);
+      if (counts.rejected.length) deps.metrics?.records.inc({ endpoint: kind, outcome: 'rejected' }, counts.rejected.length);
       res.status(response.status).json(response.body);
     } catch (err) {
       if (idemKey !== undefined) await idempotency.release(apiKeyId, idemKey);
@@ -177,10 +187,14 @@ export function createIngestApp(deps: IngestDeps) {
     const { schema, toRow } = recordKinds[kind];
     const rows: Row[] = [];
     const rejected: RejectedRecord[] = [];
+    let dropped = 0;
     records.forEach((record, index) => {
       const parsed = schema.safeParse(record);
       if (parsed.success) {
-        rows.push(toRow(parsed.data as never));
+        const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
+        if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));
+        else if (staged.outcome === 'reject') rejected.push({ index, errors: [staged.error] });
+        else dropped += 1;
       } else {
         rejected.push({
           index,
@@ -188,7 +202,12 @@ export function createIngestApp(deps: IngestDeps) {
         });
       }
     });
+    // Every record dropped by a stage on purpose: nothing to queue, nothing for the producer to retry.
+    if (rows.length === 0 && rejected.length === 0 && dropped > 0) {
+      return { status: 202, body: { accepted: 0, rejected, batch_id: randomUUID() } };
+    }
     if (rows.length === 0) {
+      deps.metrics?.records.inc({ endpoint: kind, outcome: 'rejected' }, rejected.length);
       throw new ApiError('validation_error', `none of the ${records.length} records is valid`, { rejected });
     }
 

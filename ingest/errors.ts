@@ -41,6 +41,7 @@ export class ApiError extends Error {
 
 export function sendError(res: Response, err: ApiError): void {
   const requestId = String(res.getHeader('X-Request-Id') ?? '');
+  res.locals.errorCode = err.code; // for the error counter in ingest/metrics.ts
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   res.status(err.status).json({ code: err.code, message: err.message, request_id: requestId, ...err.details });
 }

@@ -6,15 +6,25 @@ import { createClickHouse } from '../clickhouse/client.js';
 import { createIngestQueue, producerRedis } from '../queue/jobs.js';
 import { clickhouseHealthKey } from '../workers/runtime.js';
 import { createIngestApp } from './app.js';
+import { answerClientErrors } from './client-errors.js';
+import { createIngestMetrics } from './metrics.js';
+import { startAdminServer } from '../lib/admin-server.js';
+import { configuredStages, type Stage } from './stages.js';
 
 export interface IngestRuntime {
   server: Server;
   url: string;
+  /** The admin listener (/healthz, /readyz, /metrics), unless INGEST_ADMIN_PORT is -1. */
+  adminUrl?: string;
   stop(): Promise<void>;
 }
 
 /** The ingest HTTP service: validates, authenticates and enqueues. It never writes ClickHouse. */
-export async function startIngest(config: Config, logger: Logger): Promise<IngestRuntime> {
+export async function startIngest(
+  config: Config,
+  logger: Logger,
+  options: { stages?: readonly Stage[] } = {},
+): Promise<IngestRuntime> {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
   if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
   const redis = producerRedis(config.REDIS_URL);
@@ -35,7 +45,11 @@ export async function startIngest(config: Config, logger: Logger): Promise<Inges
     return state === 'ok' ? null : state;
   };
 
-  const app = createIngestApp({ config, queue, redis, checkClickHouse, logger });
+  const metrics = createIngestMetrics(async () => {
+    const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+    return Object.values(c).reduce((a, b) => a + b, 0);
+  });
+  const app = createIngestApp({ config, queue, redis, checkClickHouse, logger, metrics, stages: options.stages ?? configuredStages(config) });
   const server = app.listen(config.PORT, config.HOST);
   await new Promise<void>((res, rej) => {
     server.once('listening', res);
@@ -44,18 +58,38 @@ export async function startIngest(config: Config, logger: Logger): Promise<Inges
   // Slow clients must not hold sockets forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const url = `http://${host}:${port}`;
   logger.info({ url }, 'ingest listening');
+  const admin =
+    config.INGEST_ADMIN_PORT < 0
+      ? undefined
+      : await startAdminServer({
+          host: config.ADMIN_HOST,
+          port: config.INGEST_ADMIN_PORT,
+          token: config.ADMIN_TOKEN,
+          routes: {
+            healthz: async () => ({ ok: true, detail: {} }),
+            readyz: async () => {
+              const redisOk = redis.status === 'ready';
+              const ch = await checkClickHouse().catch((e: Error) => e.message);
+              return { ok: redisOk && ch === null, detail: { redis: redisOk ? 'ok' : redis.status, clickhouse: ch ?? 'ok' } };
+            },
+            metrics: () => metrics.registry.render(),
+          },
+        });
 
   let stopped = false;
   return {
     server,
     url,
+    adminUrl: admin?.url,
     async stop() {
       if (stopped) return;
       stopped = true;
+      await admin?.stop();
       // Stop accepting, let in-flight requests finish (their enqueue included), then close.
       await new Promise<void>((res) => server.close(() => res()));
       server.closeAllConnections?.();

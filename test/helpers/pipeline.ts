@@ -11,6 +11,8 @@ import { recordKinds, type RecordKind } from '../../schema/records.js';
 
 export interface TestPipeline {
   baseUrl: string;
+  /** ingest's admin listener (/healthz, /readyz, /metrics) */
+  ingestAdminUrl: string;
   apiKey: string;
   config: Config;
   clickhouse: ClickHouseClient;
@@ -35,6 +37,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     PORT: '0',
     HOST: '127.0.0.1',
     QUERY_PORT: '0',
+    INGEST_ADMIN_PORT: '0',
+    WORKER_ADMIN_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     FLUSH_IDLE_MS: '20',
     FLUSH_MAX_WAIT_MS: '200',
@@ -52,6 +56,7 @@ export async function startTestPipeline(overrides: Record<string, string> = {}):
   const clickhouse = worker.clickhouse;
   return {
     baseUrl: ingest.url,
+    ingestAdminUrl: ingest.adminUrl!,
     apiKey,
     config,
     clickhouse,

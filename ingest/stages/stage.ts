@@ -1,0 +1,86 @@
+import type { z } from 'zod';
+import type { LinkState, RecordKind, RequestLog, WebhookAttempt } from '../../schema/records.js';
+
+/**
+ * A pipeline stage sees each validated record before it is queued and returns it (maybe changed),
+ * DROP to discard it silently, or reject(reason) to refuse it (the producer sees the reason in
+ * `rejected`). Stages are synchronous: they run in the request path, once per record.
+ */
+export interface RecordOf {
+  logs: RequestLog;
+  'webhook-attempts': WebhookAttempt;
+  links: LinkState;
+}
+export type AnyRecord = RecordOf[RecordKind];
+
+export const DROP = Symbol('stage.drop');
+
+export class Rejection {
+  constructor(readonly reason: string) {}
+}
+export const reject = (reason: string) => new Rejection(reason);
+
+export type StageOutcome<R> = R | typeof DROP | Rejection;
+
+export interface StageContext {
+  kind: RecordKind;
+  /** Which API key sent the batch (its id, never the key). */
+  apiKeyId: string;
+}
+
+export interface Stage {
+  readonly name: string;
+  /** Record kinds the stage applies to; every kind when omitted. */
+  readonly kinds?: readonly RecordKind[];
+  run(record: AnyRecord, ctx: StageContext): StageOutcome<AnyRecord>;
+}
+
+/** A stage for some kinds only, with the record typed for them. Return a new object when changing it. */
+export function defineStage<K extends RecordKind>(
+  name: string,
+  kinds: readonly K[],
+  run: (record: RecordOf[K], ctx: StageContext & { kind: K }) => StageOutcome<RecordOf[K]>,
+): Stage {
+  return { name, kinds, run: run as Stage['run'] };
+}
+
+export type StagesResult =
+  | { outcome: 'keep'; record: AnyRecord }
+  | { outcome: 'drop'; stage: string }
+  | { outcome: 'reject'; error: { path: string; message: string } };
+
+/**
+ * Runs the stages in order. A stage that throws, or returns a record its kind's schema refuses,
+ * rejects this record only, naming itself in `path`.
+ */
+export function runStages(
+  stages: readonly Stage[],
+  record: AnyRecord,
+  ctx: StageContext,
+  schema: z.ZodType<AnyRecord, unknown>,
+): StagesResult {
+  let current = record;
+  for (const stage of stages) {
+    if (stage.kinds && !stage.kinds.includes(ctx.kind)) continue;
+    let out: StageOutcome<AnyRecord>;
+    try {
+      out = stage.run(current, ctx);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return { outcome: 'reject', error: { path: stage.name, message: `stage "${stage.name}" failed: ${why}` } };
+    }
+    if (out === DROP) return { outcome: 'drop', stage: stage.name };
+    if (out instanceof Rejection) return { outcome: 'reject', error: { path: stage.name, message: out.reason } };
+    if (out !== current) {
+      // A changed record must still be one the tables accept: re-check it, blaming this stage.
+      const checked = schema.safeParse(out);
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        const detail = issue ? `${issue.path.join('.') || '(record)'}: ${issue.message}` : 'invalid';
+        return { outcome: 'reject', error: { path: stage.name, message: `stage "${stage.name}" produced an invalid record: ${detail}` } };
+      }
+      current = checked.data;
+    }
+  }
+  return { outcome: 'keep', record: current };
+}
