@@ -25,3 +25,12 @@ describe('configuration', () => {
     expect((r as { stderr: string }).stderr.trim().split('\n')).toEqual([expect.stringMatching(/^invalid configuration: WORKER_CONCURRENCY="0": /)]);
   });
 });
+
+describe('documentation', () => {
+  it('the README names every configuration variable', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configKeys } = await import('../config/env.js');
+    const readme = readFileSync('README.md', 'utf8');
+    expect(configKeys.filter((k) => !readme.includes(`\`${k}\``))).toEqual([]);
+  });
+});
