@@ -122,7 +122,7 @@ export class TrafficGenerator {
     };
   }
 
-  /** valid -> token_required (428) -> valid (token given) or invalid (credentials refused). */
+  /** valid -> token_required (428) -> valid (token given) or invalid (credentials refused) -> valid (reconnected). */
   private lifecycle(out: TrafficBatch, link: SimLink, status: number, at: number, c: Conditions) {
     const change = (to: LinkStatus, event?: string) => {
       link.status = to;
@@ -133,6 +133,8 @@ export class TrafficGenerator {
     else if (link.status === 'token_required' && status < 300) change('valid');
     else if (link.status === 'token_required' && status === 401) change('invalid', 'invalid_credentials');
     else if (link.status === 'valid' && status === 401 && this.r() < 0.3) change('invalid', 'invalid_credentials');
+    // The end user reconnects (new credentials): without this, a long run ends with every link invalid.
+    else if (link.status === 'invalid' && status < 300) change('valid');
   }
 
   private statusFor(link: SimLink, c: Conditions): number {
@@ -143,7 +145,10 @@ export class TrafficGenerator {
       const x = this.r();
       return x < 0.6 ? 428 : x < 0.88 ? 200 : 401;
     }
-    if (link.status === 'invalid') return this.r() < 0.8 ? 401 : 404;
+    if (link.status === 'invalid') {
+      const x = this.r();
+      return x < 0.15 ? 200 : x < 0.85 ? 401 : 404;
+    }
     const x = this.r();
     if (x < 0.8) return 200;
     if (x < 0.86) return 201;
