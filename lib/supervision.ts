@@ -15,3 +15,26 @@ export function exitWithParent(onParentGone: () => void, parentPid = Number(proc
   }, 1000);
   timer.unref();
 }
+
+/**
+ * Entry points: on SIGTERM, SIGINT or the supervisor's death, run `stop` once (stop taking work,
+ * finish what is in flight, close connections), then exit 0, or 1 if stopping failed.
+ */
+export function stopOnSignals(log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }, stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight work');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitWithParent(() => shutdown('supervisor exited'));
+}

@@ -3,7 +3,7 @@ import { createLogger } from '../lib/logger.js';
 import { startWorkerRuntime } from './runtime.js';
 import { startQueryEndpoint } from './query-endpoint.js';
 import { clickhouseMode } from '../clickhouse/client.js';
-import { exitWithParent } from '../lib/supervision.js';
+import { stopOnSignals } from '../lib/supervision.js';
 import { startAdminServer } from '../lib/admin-server.js';
 
 const config = loadConfigOrExit();
@@ -23,23 +23,11 @@ async function main() {
           routes: { healthz: () => runtime.liveness.check(), metrics: () => runtime.metrics.registry.render() },
         });
   if (admin) logger.info({ url: admin.url }, 'admin listener (/healthz, /metrics)');
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down: finishing in-flight writes');
-    (async () => {
-      await admin?.stop();
-      await endpoint?.stop();
-      await runtime.stop();
-    })().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  exitWithParent(() => shutdown('supervisor exited'));
+  stopOnSignals(logger, async () => {
+    await admin?.stop();
+    await endpoint?.stop();
+    await runtime.stop();
+  });
 }
 
 main().catch((err: Error) => {

@@ -6,7 +6,7 @@ import { startIngest } from '../../ingest/runtime.js';
 import { createClickHouse } from '../../clickhouse/client.js';
 import { QUEUE_NAME, type BatchJob } from '../../queue/jobs.js';
 import { testConfig } from '../helpers/pipeline.js';
-import { exited, spawnWorker } from '../helpers/worker-process.js';
+import { exited, spawnWorker, waitForDrain } from '../helpers/worker-process.js';
 
 // SIGTERM while rows are held for a batch: the worker writes them, exits 0, and nothing is lost.
 describe('worker stopped with SIGTERM mid-stream', () => {
@@ -54,10 +54,7 @@ describe('worker stopped with SIGTERM mid-stream', () => {
 
     for (let i = 10; i < 15; i++) await post(i); // accepted while no worker runs
     worker = spawnWorker(config, { FLUSH_MAX_WAIT_MS: '200', FLUSH_IDLE_MS: '20' });
-    while (Object.values(await queue.getJobCounts('wait', 'active', 'delayed')).some((n) => n > 0)) {
-      if (Date.now() > deadline + 60_000) throw new Error('queue did not drain');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForDrain(queue);
     worker.kill('SIGTERM');
     expect(await exited(worker)).toBe(0);
     await ingest.stop();

@@ -7,7 +7,7 @@ import { startIngest } from '../../ingest/runtime.js';
 import { createClickHouse } from '../../clickhouse/client.js';
 import { QUEUE_NAME, type BatchJob } from '../../queue/jobs.js';
 import { testConfig } from '../helpers/pipeline.js';
-import { exited, spawnWorker } from '../helpers/worker-process.js';
+import { exited, spawnWorker, waitForDrain } from '../helpers/worker-process.js';
 
 /**
  * kill -9 the worker again and again while a steady stream is posted; after recovery the raw
@@ -101,13 +101,7 @@ describe('worker killed with SIGKILL mid-stream', () => {
     await stream;
 
     // let the last worker take over the stalled jobs and drain the queue
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed');
-      if (Object.values(c).every((n) => n === 0)) break;
-      if (Date.now() > deadline) throw new Error(`queue did not drain: ${JSON.stringify(c)}`);
-      await sleep(200);
-    }
+    await waitForDrain(queue);
     worker.kill('SIGTERM');
     expect(await exited(worker)).toBe(0);
     await ingest.stop();

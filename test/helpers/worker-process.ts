@@ -33,3 +33,14 @@ export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((res) => child.once('exit', (code) => res(code)));
 }
+
+/** Resolves when the queue has nothing waiting, running or delayed (and no failed job). */
+export async function waitForDrain(queue: import('bullmq').Queue, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed');
+    if (Object.values(c).every((n) => n === 0)) return;
+    if (Date.now() > deadline) throw new Error(`queue did not drain: ${JSON.stringify(c)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
