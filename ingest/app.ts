@@ -97,7 +97,15 @@ export function createIngestApp(deps: IngestDeps) {
 
   app.use((req, res, next) => {
     const incoming = req.get('X-Request-Id');
-    res.setHeader('X-Request-Id', incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID().replace(/-/g, ''));
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID().replace(/-/g, '');
+    res.setHeader('X-Request-Id', requestId);
+    if (deps.logger?.isLevelEnabled('debug')) {
+      const t0 = performance.now();
+      // one access line per request, with its id; never headers (they carry the API key)
+      res.on('finish', () =>
+        deps.logger!.debug({ request_id: requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - t0) }, 'request'),
+      );
+    }
     next();
   });
 
@@ -248,7 +256,7 @@ export function createIngestApp(deps: IngestDeps) {
     if (e.status && e.status >= 400 && e.status < 500) {
       return sendError(res, new ApiError('validation_error', e.message ?? 'bad request', { errors: [] }));
     }
-    deps.logger?.error({ err }, 'unhandled error');
+    deps.logger?.error({ err, request_id: res.getHeader('X-Request-Id') }, 'unhandled error');
     sendError(res, new ApiError('internal_error', 'internal error; the request was not accepted'));
   });
 

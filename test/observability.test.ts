@@ -99,5 +99,9 @@ describe('secrets stay out of logs', () => {
     }
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('')).not.toMatch(/sekrit-key-123|wrong-key-456/);
+    // each request is logged with its id
+    const access = lines.map((l) => JSON.parse(l) as { msg: string; request_id?: string; status?: number }).filter((l) => l.msg === 'request');
+    expect(access.map((l) => l.status).sort()).toEqual([401, 503]);
+    expect(access.every((l) => typeof l.request_id === 'string' && l.request_id.length > 0)).toBe(true);
   });
 });
