@@ -1,0 +1,286 @@
+import { httpAgent, paced, post } from './http-load.js';
+import { loadAverageNow, processCpuSeconds, processMemoryMiB } from './machine.js';
+import type { RunningPipeline } from './pipeline-processes.js';
+import type { Progress } from './progress.js';
+import { percentile, round } from './stats.js';
+import type { RequestBody, TrafficPool } from './traffic-pool.js';
+
+/**
+ * One step of the end-to-end phase: the pool's bodies posted through the real API at a fixed
+ * records/s for a while, then what became visible in ClickHouse and how long it took.
+ */
+export interface StepResult {
+  offeredRecordsPerSecond: number;
+  seconds: number;
+  requests: number;
+  acceptedRecordsPerSecond: number;
+  /** rows whose insert (ingested_at) fell in the step, per second: what the pipeline delivered */
+  visibleRecordsPerSecond: number;
+  rejectedRequests: { backpressure429: number; other: number; network: number };
+  loadGeneratorBehind: boolean;
+  keptUp: boolean;
+  whyNot?: string;
+  ingestLatencyMs: { p50: number; p99: number; max: number };
+  freshnessMs?: { p50: number; p99: number; max: number; batches: number };
+  queueDepthJobs: { mean: number; max: number; atEnd: number };
+  drainSeconds: number;
+  inserts: { perSecond: number; rowsPerInsert: number; byTable: Record<string, { inserts: number; rows: number }> };
+  peakRssMiB: { ingest: number; worker: number };
+  redisUsedMemoryMiB: { max: number; atEnd: number };
+  /** CPU used during the step (sending phase), in cores: 1 = one core busy all the time */
+  cpuCores: { ingest: number; worker: number; redis: number; loadGenerator: number; machineLoadAverage: number };
+  /** CPU milliseconds per 1,000 records: less sensitive to other load on the machine than rates are */
+  cpuMsPer1kRecords: { ingest: number; worker: number; redis: number };
+}
+
+const TABLES = ['request_logs', 'webhook_attempts', 'links'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Sent {
+  sentAt: number;
+  doneAt: number;
+  status: number;
+  records: number;
+  batchId?: string;
+}
+
+export async function runStep(o: {
+  pipeline: RunningPipeline;
+  pool: TrafficPool;
+  recordsPerSecond: number;
+  durationMs: number;
+  maxInFlight: number;
+  drainTimeoutMs: number;
+  measureFreshness: boolean;
+  progress: Progress;
+  label: string;
+}): Promise<StepResult> {
+  const p = o.pipeline;
+  // Fresh keep-alive sockets per step: ingest closes idle ones (keepAliveTimeout) while a step drains,
+  // and reusing one being closed would show up as a network error that is the load generator's, not ingest's.
+  const agent = httpAgent(o.maxInFlight);
+  let cursor = Math.floor(Math.random() * o.pool.bodies.length);
+  const sent: Sent[] = [];
+  let network = 0;
+  const headers = { Authorization: `Bearer ${p.apiKey}` };
+
+  // Samplers: queue depth, RSS, Redis memory every 250 ms while the step runs.
+  const depths: number[] = [];
+  const redisUsed: number[] = [];
+  let rssIngest = 0;
+  let rssWorker = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      depths.push(await p.queueDepth());
+      redisUsed.push((await p.redisMemoryBytes()).used);
+      rssIngest = Math.max(rssIngest, processMemoryMiB(p.ingest.pid!)?.rss ?? 0);
+      rssWorker = Math.max(rssWorker, processMemoryMiB(p.worker.pid!)?.rss ?? 0);
+      await sleep(250);
+    }
+  })();
+
+  const pids = { ingest: p.ingest.pid!, worker: p.worker.pid!, redis: p.redis.process.pid! };
+  const cpuBefore = { ingest: processCpuSeconds(pids.ingest), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis), self: process.cpuUsage() };
+  const startedAt = Date.now();
+  const run = await paced<RequestBody>({
+    next: () => {
+      const body = o.pool.bodies[cursor++ % o.pool.bodies.length]!;
+      return { item: body, records: body.records };
+    },
+    send: async (body) => {
+      try {
+        const r = await post(agent, new URL(body.path, p.ingestUrl), body.body, headers);
+        const s: Sent = { sentAt: r.sentAt, doneAt: r.doneAt, status: r.status, records: body.records };
+        if (r.status === 202) s.batchId = (JSON.parse(r.body) as { batch_id: string }).batch_id;
+        sent.push(s);
+      } catch {
+        network++;
+      }
+    },
+    recordsPerSecond: o.recordsPerSecond,
+    durationMs: o.durationMs,
+    maxInFlight: o.maxInFlight,
+    onTick: (records, inFlight) =>
+      o.progress.update(`${o.label}: ${Math.round(o.recordsPerSecond)} records/s offered, ${records} sent, ${inFlight} in flight, queue ${depths[depths.length - 1] ?? 0} jobs`),
+  });
+  const endedAt = Date.now();
+  const busy = (pid: number, before: number) => round((processCpuSeconds(pid) - before) / ((endedAt - startedAt) / 1000));
+  const self = process.cpuUsage(cpuBefore.self);
+  const cpuCores = {
+    ingest: busy(pids.ingest, cpuBefore.ingest),
+    worker: busy(pids.worker, cpuBefore.worker),
+    redis: busy(pids.redis, cpuBefore.redis),
+    loadGenerator: round((self.user + self.system) / 1e3 / (endedAt - startedAt)),
+    machineLoadAverage: loadAverageNow(),
+  };
+  sampling = false;
+  await sampler;
+  const depthAtEnd = await p.queueDepth();
+  agent.destroy();
+
+  // Drain: everything accepted must land before the next step.
+  const drainStart = Date.now();
+  while ((await p.queueDepth()) > 0 && Date.now() - drainStart < o.drainTimeoutMs) {
+    o.progress.update(`${o.label}: draining, ${await p.queueDepth()} jobs queued`);
+    await sleep(200);
+  }
+  const drained = (await p.queueDepth()) === 0;
+  const drainSeconds = (Date.now() - drainStart) / 1000;
+  await sleep(300); // the last insert of the drain commits
+
+  const accepted = sent.filter((s) => s.status === 202);
+  const acceptedRecords = accepted.reduce((n, s) => n + s.records, 0);
+  const seconds = (endedAt - startedAt) / 1000;
+  // Visible rate: inserts in the step's window after the first second (the pipe filling up).
+  const windowFrom = startedAt + Math.min(1000, o.durationMs / 4);
+  const byTable: Record<string, { inserts: number; rows: number }> = {};
+  for (const t of TABLES) {
+    const [row] = await rows<{ rows: string; inserts: string }>(
+      p,
+      `SELECT count() AS rows, uniqExact(ingested_at) AS inserts FROM ${p.config.CLICKHOUSE_DATABASE}.${t}
+       WHERE ingested_at >= fromUnixTimestamp64Milli(${windowFrom}) AND ingested_at < fromUnixTimestamp64Milli(${endedAt})`,
+    );
+    byTable[t] = { rows: Number(row?.rows ?? 0), inserts: Number(row?.inserts ?? 0) };
+  }
+  const windowS = (endedAt - windowFrom) / 1000;
+  const visibleRows = Object.values(byTable).reduce((n, t) => n + t.rows, 0);
+  const insertCount = Object.values(byTable).reduce((n, t) => n + t.inserts, 0);
+
+  let freshnessMs: StepResult['freshnessMs'];
+  if (o.measureFreshness && accepted.length > 0) freshnessMs = await freshness(p, accepted, startedAt);
+
+  const latencies = accepted.map((s) => s.doneAt - s.sentAt);
+  const acceptedRate = acceptedRecords / seconds;
+  const visibleRate = visibleRows / windowS;
+  const backpressure429 = sent.filter((s) => s.status === 429).length;
+  const other = sent.filter((s) => s.status !== 202 && s.status !== 429).length;
+  const meanRecordsPerJob = acceptedRecords / Math.max(1, accepted.length);
+  const reasons: string[] = [];
+  if (backpressure429 + other + network > 0) reasons.push(`${backpressure429} x 429, ${other} other errors, ${network} network errors`);
+  if (run.behindSchedule) reasons.push('the load generator hit its in-flight cap (ingest too slow to answer)');
+  if (acceptedRate < 0.95 * o.recordsPerSecond) reasons.push(`accepted ${Math.round(acceptedRate)} of ${Math.round(o.recordsPerSecond)} records/s offered`);
+  if (visibleRate < 0.9 * acceptedRate) reasons.push(`visible ${Math.round(visibleRate)} records/s < 90% of accepted`);
+  if (depthAtEnd * meanRecordsPerJob > 2 * acceptedRate) reasons.push(`backlog of ${depthAtEnd} jobs at the end (over 2 s of traffic)`);
+  if (!drained) reasons.push('did not drain in time');
+
+  return {
+    offeredRecordsPerSecond: round(o.recordsPerSecond),
+    seconds: round(seconds),
+    requests: sent.length + network,
+    acceptedRecordsPerSecond: round(acceptedRate),
+    visibleRecordsPerSecond: round(visibleRate),
+    rejectedRequests: { backpressure429, other, network },
+    loadGeneratorBehind: run.behindSchedule,
+    keptUp: reasons.length === 0,
+    ...(reasons.length ? { whyNot: reasons.join('; ') } : {}),
+    ingestLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(percentile(latencies, 100)) },
+    ...(freshnessMs ? { freshnessMs } : {}),
+    queueDepthJobs: { mean: round(depths.reduce((a, b) => a + b, 0) / Math.max(1, depths.length)), max: Math.max(0, ...depths), atEnd: depthAtEnd },
+    drainSeconds: round(drainSeconds),
+    inserts: { perSecond: round(insertCount / windowS), rowsPerInsert: round(visibleRows / Math.max(1, insertCount)), byTable },
+    peakRssMiB: { ingest: round(rssIngest), worker: round(rssWorker) },
+    cpuCores,
+    cpuMsPer1kRecords: {
+      ingest: round((cpuCores.ingest * 1e6) / Math.max(1, acceptedRate)),
+      worker: round((cpuCores.worker * 1e6) / Math.max(1, visibleRate)),
+      redis: round((cpuCores.redis * 1e6) / Math.max(1, acceptedRate)),
+    },
+    redisUsedMemoryMiB: { max: round(Math.max(0, ...redisUsed) / 2 ** 20), atEnd: round((redisUsed[redisUsed.length - 1] ?? 0) / 2 ** 20) },
+  };
+}
+
+async function rows<T>(p: RunningPipeline, query: string): Promise<T[]> {
+  return (await p.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>();
+}
+
+/**
+ * 202 -> queryable, per batch: when the batch's rows were inserted (ingested_at, set by the engine
+ * as it writes the block) minus when the client had its 202. Same clock (one machine). A batch
+ * written before its 202 reached the client counts as 0.
+ */
+async function freshness(p: RunningPipeline, accepted: Sent[], since: number): Promise<NonNullable<StepResult['freshnessMs']>> {
+  const union = TABLES.map(
+    (t) => `SELECT batch_id, ingested_at FROM ${p.config.CLICKHOUSE_DATABASE}.${t} WHERE ingested_at >= fromUnixTimestamp64Milli(${since})`,
+  ).join(' UNION ALL ');
+  const landed = new Map(
+    (await rows<{ batch_id: string; at: string }>(p, `SELECT batch_id, toUnixTimestamp64Milli(max(ingested_at)) AS at FROM (${union}) GROUP BY batch_id`)).map(
+      (r) => [r.batch_id, Number(r.at)],
+    ),
+  );
+  const ages: number[] = [];
+  let missing = 0;
+  for (const s of accepted) {
+    const at = landed.get(s.batchId!);
+    if (at === undefined) missing++;
+    else ages.push(Math.max(0, at - s.doneAt));
+  }
+  if (missing > 0) throw new Error(`${missing} accepted batches are not in ClickHouse after the drain`);
+  return { p50: round(percentile(ages, 50)), p99: round(percentile(ages, 99)), max: round(percentile(ages, 100)), batches: ages.length };
+}
+
+export interface EndToEndResult {
+  batchSize: number;
+  maxInFlight: number;
+  steps: StepResult[];
+  /** the highest visible rate of a step that kept up */
+  sustainedRecordsPerSecond: number;
+  /** the visible rate of the first step that did not keep up (the pipeline's saturated throughput) */
+  saturatedRecordsPerSecond?: number;
+  atHalfRate: StepResult;
+  /** Redis bytes per queued job (from the deepest queue seen) and what QUEUE_MAX_JOBS of them would take */
+  redisPerQueuedJobKiB?: number;
+  redisAtQueueCapMiB?: number;
+  queueMaxJobs: number;
+  peakRssOverRunMiB: { ingest: number; worker: number };
+}
+
+export async function runEndToEnd(o: {
+  pipeline: RunningPipeline;
+  pool: TrafficPool;
+  batchSize: number;
+  startRecordsPerSecond: number;
+  growth: number;
+  maxSteps: number;
+  stepMs: number;
+  halfRateMs: number;
+  maxInFlight: number;
+  drainTimeoutMs: number;
+  progress: Progress;
+}): Promise<EndToEndResult> {
+  const steps: StepResult[] = [];
+  const redisBaseline = (await o.pipeline.redisMemoryBytes()).used;
+  let rate = o.startRecordsPerSecond;
+  for (let i = 0; i < o.maxSteps; i++) {
+    const step = await runStep({ ...o, recordsPerSecond: rate, durationMs: o.stepMs, measureFreshness: false, label: `end to end, step ${i + 1} at ${Math.round(rate)}/s` });
+    steps.push(step);
+    o.progress.done(
+      `step ${i + 1}: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
+    );
+    if (!step.keptUp) break;
+    rate *= o.growth;
+  }
+  const kept = steps.filter((s) => s.keptUp);
+  const failed = steps.find((s) => !s.keptUp);
+  const sustained = kept.length ? Math.max(...kept.map((s) => s.visibleRecordsPerSecond)) : (failed?.visibleRecordsPerSecond ?? 0);
+
+  const atHalfRate = await runStep({ ...o, recordsPerSecond: sustained / 2, durationMs: o.halfRateMs, measureFreshness: true, label: 'end to end at half the sustained rate' });
+  o.progress.done(`half rate: ${atHalfRate.acceptedRecordsPerSecond}/s, ingest p99 ${atHalfRate.ingestLatencyMs.p99} ms, freshness p99 ${atHalfRate.freshnessMs?.p99} ms`);
+
+  // Redis per queued job, from the step with the deepest queue.
+  const deepest = [...steps, atHalfRate].reduce((a, b) => (b.queueDepthJobs.max > a.queueDepthJobs.max ? b : a));
+  const perJob = deepest.queueDepthJobs.max >= 20 ? ((deepest.redisUsedMemoryMiB.max * 2 ** 20 - redisBaseline) / deepest.queueDepthJobs.max) : undefined;
+  const cap = o.pipeline.config.QUEUE_MAX_JOBS;
+  const hwm = (pid: number) => round(processMemoryMiB(pid)?.peak ?? Number.NaN);
+  return {
+    batchSize: o.batchSize,
+    maxInFlight: o.maxInFlight,
+    steps,
+    sustainedRecordsPerSecond: round(sustained),
+    ...(failed ? { saturatedRecordsPerSecond: failed.visibleRecordsPerSecond } : {}),
+    atHalfRate,
+    ...(perJob !== undefined ? { redisPerQueuedJobKiB: round(perJob / 1024), redisAtQueueCapMiB: round((redisBaseline + perJob * cap) / 2 ** 20) } : {}),
+    queueMaxJobs: cap,
+    peakRssOverRunMiB: { ingest: hwm(o.pipeline.ingest.pid!), worker: hwm(o.pipeline.worker.pid!) },
+  };
+}

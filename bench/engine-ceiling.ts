@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import type { Row } from '../schema/records.js';
+import { ClickHouseWriter, type TaggedRow } from '../workers/clickhouse-writer.js';
+import type { BenchEngine } from './engine.js';
+import type { Progress } from './progress.js';
+import { median, round } from './stats.js';
+
+/**
+ * The embedded engine's insert rate for the pipeline's own rows and tables (materialized views
+ * included), with nothing in front of it: no HTTP, no queue. Two figures:
+ *  - engine: pre-serialised JSONEachRow bytes handed to the engine (chdb rawInsert), timed alone;
+ *    this is the ceiling the end-to-end rate is compared with;
+ *  - worker insert path: the same rows through ClickHouseWriter.insertOnce, i.e. the worker's own
+ *    serialisation on top of the engine;
+ *  - client objects: the rows as objects through @clickhouse/client's insert (what the worker did
+ *    before it serialised itself; kept so every run shows that optimisation's before/after).
+ * Blocks of `blockRows` rows per insert (the worker's FLUSH_MAX_ROWS), one table after another,
+ * each with the worker's insert settings and a fresh deduplication token.
+ */
+export interface EngineCeiling {
+  blockRows: number;
+  rowsPerRun: number;
+  repetitions: number;
+  engineRowsPerSecond: number;
+  workerPathRowsPerSecond: number;
+  clientObjectsRowsPerSecond: number;
+  engineRunsRowsPerSecond: number[];
+  workerPathRunsRowsPerSecond: number[];
+  clientObjectsRunsRowsPerSecond: number[];
+}
+
+const insertSettings = (token: string) => ({
+  insert_deduplicate: 1,
+  insert_deduplication_token: token,
+  deduplicate_blocks_in_dependent_materialized_views: 1,
+  input_format_skip_unknown_fields: 0,
+  date_time_input_format: 'basic',
+}) as const;
+
+function blocksOf<T>(rows: T[], size: number, minRows: number): T[][] {
+  const out: T[][] = [];
+  let total = 0;
+  while (total < minRows) {
+    for (let i = 0; i < rows.length && total < minRows; i += size) {
+      const block = rows.slice(i, i + size);
+      out.push(block);
+      total += block.length;
+    }
+  }
+  return out;
+}
+
+export async function measureEngineCeiling(o: {
+  engine: BenchEngine;
+  database: string;
+  rowsByTable: Map<string, (Row & { batch_id: string })[]>;
+  blockRows: number;
+  rowsPerRun: number;
+  repetitions: number;
+  progress: Progress;
+}): Promise<EngineCeiling> {
+  await o.engine.migrate(o.database);
+  const total = [...o.rowsByTable.values()].reduce((n, r) => n + r.length, 0);
+  // Each table's share of the run follows its share of the traffic.
+  const plan = [...o.rowsByTable].map(([table, rows]) => ({
+    table,
+    blocks: blocksOf(rows, o.blockRows, Math.ceil((o.rowsPerRun * rows.length) / total)),
+  }));
+  const payloads = plan.map((p) => ({
+    table: p.table,
+    blocks: p.blocks.map((b) => ({ rows: b.length, bytes: Buffer.from(b.map((r) => JSON.stringify(r)).join('\n') + '\n') })),
+  }));
+  const writer = new ClickHouseWriter({ client: o.engine.client, database: o.database, logger: pino({ level: 'silent' }), signal: new AbortController().signal });
+
+  const engineRuns: number[] = [];
+  const workerRuns: number[] = [];
+  const clientRuns: number[] = [];
+  for (let rep = 0; rep < o.repetitions; rep++) {
+    let rows = 0;
+    let ms = 0;
+    for (const p of payloads) {
+      for (const b of p.blocks) {
+        const t = performance.now();
+        await o.engine.connection.chdb.rawInsert({ table: `${o.database}.${p.table}`, values: b.bytes, format: 'JSONEachRow', settings: insertSettings(randomUUID()) });
+        ms += performance.now() - t;
+        rows += b.rows;
+        o.progress.update(`engine raw insert, run ${rep + 1}/${o.repetitions}: ${rows} rows`);
+      }
+    }
+    engineRuns.push(rows / (ms / 1000));
+
+    rows = 0;
+    ms = 0;
+    for (const p of plan) {
+      for (const block of p.blocks) {
+        const tagged: TaggedRow[] = block.map(({ batch_id, ...row }, index) => ({ row, batchId: batch_id, jobId: 'ceiling', index }));
+        const t = performance.now();
+        await writer.insertOnce(p.table, tagged, randomUUID());
+        ms += performance.now() - t;
+        rows += block.length;
+        o.progress.update(`worker insert path, run ${rep + 1}/${o.repetitions}: ${rows} rows`);
+      }
+    }
+    workerRuns.push(rows / (ms / 1000));
+
+    rows = 0;
+    ms = 0;
+    for (const p of plan) {
+      for (const block of p.blocks) {
+        const t = performance.now();
+        await o.engine.client.insert({ table: `${o.database}.${p.table}`, values: block, format: 'JSONEachRow', clickhouse_settings: insertSettings(randomUUID()) });
+        ms += performance.now() - t;
+        rows += block.length;
+        o.progress.update(`client insert of row objects, run ${rep + 1}/${o.repetitions}: ${rows} rows`);
+      }
+    }
+    clientRuns.push(rows / (ms / 1000));
+  }
+  await o.engine.client.command({ query: `DROP DATABASE IF EXISTS ${o.database} SYNC` });
+  return {
+    blockRows: o.blockRows,
+    rowsPerRun: payloads.reduce((n, p) => n + p.blocks.reduce((m, b) => m + b.rows, 0), 0),
+    repetitions: o.repetitions,
+    engineRowsPerSecond: round(median(engineRuns)),
+    workerPathRowsPerSecond: round(median(workerRuns)),
+    clientObjectsRowsPerSecond: round(median(clientRuns)),
+    engineRunsRowsPerSecond: engineRuns.map((r) => round(r)),
+    clientObjectsRunsRowsPerSecond: clientRuns.map((r) => round(r)),
+    workerPathRunsRowsPerSecond: workerRuns.map((r) => round(r)),
+  };
+}

@@ -1,0 +1,59 @@
+const PHASES = ['express', 'e2e', 'engine', 'queries'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** The two modes: `--quick` (CI, about a minute, small sizes) and the full run. */
+export interface BenchOptions {
+  mode: 'quick' | 'full';
+  phases: Set<Phase>;
+  /** CPU-profile the ingest and worker processes during the end-to-end phase (node --cpu-prof). */
+  profile: boolean;
+  /** Extra environment for the pipeline processes (knob experiments: --env WORKER_CONCURRENCY=128). */
+  pipelineEnv: Record<string, string>;
+  /** Where the JSON report goes (default bench/results). */
+  outDir?: string;
+  poolLogs: number;
+  batchSize: number;
+  express: { durationMs: number; connections: number };
+  e2e: { startRecordsPerSecond: number; growth: number; maxSteps: number; stepMs: number; halfRateMs: number; maxInFlight: number; drainTimeoutMs: number };
+  engine: { blockRows: number; rowsPerRun: number; repetitions: number };
+  queries: { sizes: number[]; repetitions: number };
+}
+
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const phases = new Set<Phase>(only ? (only.split(',') as Phase[]) : PHASES);
+  for (const p of phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(', ')}`);
+  const pipelineEnv: Record<string, string> = {};
+  argv.forEach((a, i) => {
+    if (a === '--env' && argv[i + 1]) {
+      const [k, ...v] = argv[i + 1]!.split('=');
+      pipelineEnv[k!] = v.join('=');
+    }
+  });
+  const outDir = argv.find((a) => a.startsWith('--out='))?.slice('--out='.length);
+  const sizes = argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length);
+  const common = { phases, profile: argv.includes('--profile'), pipelineEnv, ...(outDir ? { outDir } : {}), batchSize: 500 };
+  const options: BenchOptions = quick
+    ? {
+        ...common,
+        mode: 'quick',
+        poolLogs: 10_000,
+        express: { durationMs: 2000, connections: 32 },
+        e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, stepMs: 3000, halfRateMs: 4000, maxInFlight: 64, drainTimeoutMs: 20_000 },
+        engine: { blockRows: 10_000, rowsPerRun: 60_000, repetitions: 2 },
+        queries: { sizes: [100_000], repetitions: 5 },
+      }
+    : {
+        ...common,
+        mode: 'full',
+        poolLogs: 100_000,
+        express: { durationMs: 10_000, connections: 64 },
+        e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, stepMs: 15_000, halfRateMs: 30_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
+        engine: { blockRows: 50_000, rowsPerRun: 1_000_000, repetitions: 3 },
+        queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
+      };
+  if (sizes) options.queries.sizes = sizes.split(',').map(Number);
+  return options;
+}

@@ -1,0 +1,105 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../config/env.js';
+import { cliClickHouse } from '../clickhouse/cli-client.js';
+import type { ClickHouseClient } from '../clickhouse/client.js';
+import { QUEUE_NAME, type BatchJob } from '../queue/jobs.js';
+import { freePort, startLocalRedis, type LocalRedis } from '../scripts/local-redis.js';
+import { spawnTs, stopChild } from './child-process.js';
+
+/**
+ * The pipeline as it runs in production, on this machine: a private redis-server, the ingest
+ * service and one worker (which owns the embedded engine), each its own process.
+ */
+export interface RunningPipeline {
+  config: Config;
+  ingestUrl: string;
+  apiKey: string;
+  ingest: ChildProcess;
+  worker: ChildProcess;
+  redis: LocalRedis;
+  /** The bench's own Redis connection (queue depth, INFO memory). */
+  redisClient: Redis;
+  queue: Queue<BatchJob>;
+  /** Queries through the worker's loopback query endpoint. */
+  clickhouse: ClickHouseClient;
+  queueDepth(): Promise<number>;
+  redisMemoryBytes(): Promise<{ used: number; peak: number }>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startPipeline(o: { dir: string; env?: Record<string, string>; cpuProfileDir?: string }): Promise<RunningPipeline> {
+  const redis = await startLocalRedis({ dir: join(o.dir, 'redis') });
+  const apiKey = randomBytes(16).toString('hex');
+  const port = await freePort();
+  const env: Record<string, string> = {
+    REDIS_URL: redis.url,
+    INGEST_API_KEYS: apiKey,
+    QUEUE_PREFIX: 'bench',
+    CLICKHOUSE_DATA_DIR: join(o.dir, 'clickhouse'),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    QUERY_PORT: '0',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    ...o.env,
+  };
+  const config = loadConfig(env);
+  const worker = spawnTs('workers/main.ts', env, { cpuProfileDir: o.cpuProfileDir });
+  const ingest = spawnTs('ingest/server.ts', env, { cpuProfileDir: o.cpuProfileDir });
+  const ingestUrl = `http://127.0.0.1:${port}`;
+  const redisClient = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redisClient, prefix: config.QUEUE_PREFIX });
+
+  // Ready when ingest says Redis and ClickHouse (reported by the worker after its migrations) are up.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}`);
+    if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
+    const ok = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('pipeline not ready within 120 s');
+    await sleep(200);
+  }
+  let clickhouse: ClickHouseClient | undefined;
+  while (!clickhouse) {
+    const c = await cliClickHouse(config).catch(() => undefined);
+    if (c?.via === 'query-endpoint') clickhouse = c.client;
+    else if (Date.now() > deadline) throw new Error('worker query endpoint did not answer');
+    else await sleep(200);
+  }
+
+  const info = async (section: string) => Object.fromEntries((await redisClient.info(section)).split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(':') as [string, string]));
+  return {
+    config,
+    ingestUrl,
+    apiKey,
+    ingest,
+    worker,
+    redis,
+    redisClient,
+    queue,
+    clickhouse,
+    async queueDepth() {
+      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return Object.values(c).reduce((a, b) => a + b, 0);
+    },
+    async redisMemoryBytes() {
+      const m = await info('memory');
+      return { used: Number(m.used_memory), peak: Number(m.used_memory_peak) };
+    },
+    async stop() {
+      await clickhouse!.close().catch(() => {});
+      await stopChild(ingest);
+      await stopChild(worker, 60_000);
+      await queue.close().catch(() => {});
+      redisClient.disconnect();
+      await redis.stop();
+    },
+  };
+}

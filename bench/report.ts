@@ -1,0 +1,126 @@
+import type { ExpressCeiling } from './express-ceiling.js';
+import type { EngineCeiling } from './engine-ceiling.js';
+import type { EndToEndResult } from './end-to-end.js';
+import type { MachineInfo } from './machine.js';
+import type { QuerySuite } from './query-bench.js';
+import { ratio, round } from './stats.js';
+
+/** The JSON written to bench/results, and the table printed at the end. */
+export interface BenchReport {
+  version: 1;
+  mode: 'quick' | 'full';
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  options: Record<string, unknown>;
+  express?: ExpressCeiling;
+  engine?: EngineCeiling;
+  endToEnd?: EndToEndResult;
+  queries?: QuerySuite[];
+  /** set when a phase failed: the figures above are those of the phases that finished */
+  error?: string;
+  summary: SummaryRow[];
+}
+
+export interface SummaryRow {
+  figure: string;
+  value: number | string;
+  unit: string;
+  /** the value divided by its ceiling measured in the same run, where one exists */
+  ratioToCeiling?: number;
+  ceiling?: string;
+  target?: string;
+  /** true/false when a target exists; undefined otherwise */
+  meetsTarget?: boolean;
+}
+
+export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
+  const rows: SummaryRow[] = [{ figure: 'cores', value: r.machine.cores, unit: `(${r.machine.cpuModel})` }];
+  const e = r.express;
+  if (e) {
+    rows.push({ figure: 'Express trivial handler, tiny body', value: e.tinyBody.requestsPerSecond, unit: 'req/s', target: 'ceiling' });
+    rows.push({ figure: `Express trivial handler, ${Math.round(e.batchBody.bytes / 1024)} KiB body`, value: e.batchBody.requestsPerSecond, unit: 'req/s', target: 'ceiling' });
+    if (e.wrkTinyBodyRequestsPerSecond) rows.push({ figure: 'Express trivial handler, tiny body (wrk)', value: e.wrkTinyBodyRequestsPerSecond, unit: 'req/s' });
+  }
+  const g = r.engine;
+  if (g) {
+    rows.push({ figure: `engine raw insert (JSONEachRow, ${g.blockRows}-row blocks)`, value: g.engineRowsPerSecond, unit: 'rows/s', target: 'ceiling' });
+    rows.push({ figure: 'client insert of row objects (worker path before opt. 1)', value: g.clientObjectsRowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.clientObjectsRowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
+    rows.push({ figure: 'worker insert path alone (ClickHouseWriter)', value: g.workerPathRowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.workerPathRowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
+  }
+  const x = r.endToEnd;
+  if (x) {
+    const h = x.atHalfRate;
+    const engineRate = g?.engineRowsPerSecond ?? 0;
+    rows.push({
+      figure: 'end to end sustained (visible in ClickHouse)',
+      value: x.sustainedRecordsPerSecond,
+      unit: 'records/s',
+      ...(engineRate ? { ratioToCeiling: ratio(x.sustainedRecordsPerSecond, engineRate), ceiling: 'engine raw insert', meetsTarget: x.sustainedRecordsPerSecond >= 0.5 * engineRate } : {}),
+      target: '>= 0.5 x engine',
+    });
+    if (x.saturatedRecordsPerSecond !== undefined) rows.push({ figure: 'end to end when saturated (first step not kept up)', value: x.saturatedRecordsPerSecond, unit: 'records/s', ...(engineRate ? { ratioToCeiling: ratio(x.saturatedRecordsPerSecond, engineRate), ceiling: 'engine raw insert' } : {}) });
+    const reqRate = round(h.requests / h.seconds);
+    rows.push({ figure: 'half rate: offered / visible', value: `${h.offeredRecordsPerSecond} / ${h.visibleRecordsPerSecond}`, unit: 'records/s' });
+    rows.push({ figure: 'half rate: requests', value: reqRate, unit: 'req/s', ...(e ? { ratioToCeiling: ratio(reqRate, e.batchBody.requestsPerSecond), ceiling: 'Express, batch body' } : {}) });
+    rows.push({ figure: 'half rate: ingest latency p50', value: h.ingestLatencyMs.p50, unit: 'ms', ...(e ? { ratioToCeiling: ratio(h.ingestLatencyMs.p50, e.batchBody.p50Ms), ceiling: 'Express p50 (loaded)' } : {}) });
+    rows.push({ figure: 'half rate: ingest latency p99', value: h.ingestLatencyMs.p99, unit: 'ms', target: '< 25 ms', meetsTarget: h.ingestLatencyMs.p99 < 25 });
+    if (h.freshnessMs) {
+      rows.push({ figure: 'half rate: freshness (202 -> queryable) p50', value: h.freshnessMs.p50, unit: 'ms' });
+      rows.push({ figure: 'half rate: freshness p99', value: h.freshnessMs.p99, unit: 'ms', target: '< 2000 ms', meetsTarget: h.freshnessMs.p99 < 2000 });
+    }
+    rows.push({ figure: 'half rate: CPU per 1k records ingest / worker / redis', value: `${h.cpuMsPer1kRecords.ingest} / ${h.cpuMsPer1kRecords.worker} / ${h.cpuMsPer1kRecords.redis}`, unit: 'ms' });
+    rows.push({ figure: 'half rate: queue depth mean / max', value: `${h.queueDepthJobs.mean} / ${h.queueDepthJobs.max}`, unit: 'jobs' });
+    rows.push({ figure: 'half rate: inserts', value: h.inserts.perSecond, unit: 'inserts/s' });
+    rows.push({ figure: 'half rate: rows per insert', value: h.inserts.rowsPerInsert, unit: 'rows' });
+    rows.push({ figure: 'half rate: peak RSS ingest / worker', value: `${h.peakRssMiB.ingest} / ${h.peakRssMiB.worker}`, unit: 'MiB' });
+    const sustainedStep = x.steps.filter((s) => s.keptUp).at(-1);
+    if (sustainedStep) {
+      rows.push({ figure: 'sustained rate: peak RSS worker', value: sustainedStep.peakRssMiB.worker, unit: 'MiB', target: '< 1024 MiB', meetsTarget: sustainedStep.peakRssMiB.worker < 1024 });
+    }
+    rows.push({ figure: 'peak RSS over the run (incl. saturation) ingest / worker', value: `${x.peakRssOverRunMiB.ingest} / ${x.peakRssOverRunMiB.worker}`, unit: 'MiB' });
+    rows.push({ figure: 'half rate: Redis used memory max', value: h.redisUsedMemoryMiB.max, unit: 'MiB' });
+    if (x.redisAtQueueCapMiB !== undefined) {
+      rows.push({ figure: `Redis at the queue cap (${x.queueMaxJobs} jobs x ${x.redisPerQueuedJobKiB} KiB)`, value: x.redisAtQueueCapMiB, unit: 'MiB (projected)', target: 'bounded by the cap' });
+    }
+  }
+  for (const q of r.queries ?? []) {
+    const over = q.queries.filter((t) => !t.name.startsWith('alert /') && t.p95Ms >= 150).length;
+    const size = q.requestLogs >= 1e6 ? `${q.requestLogs / 1e6}M` : `${q.requestLogs / 1e3}k`;
+    rows.push({ figure: `queries at ${size} logs: slowest dashboard p95 (${q.slowest.name})`, value: q.slowest.p95Ms, unit: 'ms', target: '< 150 ms at 10M', ...(q.requestLogs >= 1e7 ? { meetsTarget: q.slowest.p95Ms < 150 } : {}) });
+    rows.push({ figure: `queries at ${size} logs: dashboard queries with p95 >= 150 ms`, value: `${over} of ${q.queries.filter((t) => !t.name.startsWith('alert /')).length}`, unit: '' });
+    rows.push({ figure: `queries at ${size} logs: alert evaluation p95`, value: q.alertEvaluation.p95Ms, unit: 'ms', target: '< 100 ms', ...(q.requestLogs >= 1e7 ? { meetsTarget: q.alertEvaluation.p95Ms < 100 } : {}) });
+  }
+  return rows;
+}
+
+export function formatSummary(report: BenchReport): string {
+  const header = ['figure', 'value', 'unit', 'ratio to ceiling', 'target', 'met'];
+  const lines = report.summary.map((s) => [
+    s.figure,
+    String(s.value),
+    s.unit,
+    s.ratioToCeiling !== undefined ? `${s.ratioToCeiling} (${s.ceiling})` : '',
+    s.target ?? '',
+    s.meetsTarget === undefined ? '' : s.meetsTarget ? 'yes' : 'NO',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const m = report.machine;
+  return [
+    `Benchmark (${report.mode}) ${report.startedAt}: ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd} at end`,
+    fmt(header),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...lines.map(fmt),
+    ...(report.error ? [`INCOMPLETE: a phase failed: ${report.error}`] : []),
+  ].join('\n');
+}
+
+export function formatQueries(suites: QuerySuite[]): string {
+  const out: string[] = [];
+  for (const s of suites) {
+    out.push(`\nQueries at ${s.requestLogs} request logs (${s.repetitions} runs each, after one warm-up): p50 / p95 ms, rows`);
+    for (const q of s.queries) out.push(`  ${String(q.p50Ms).padStart(8)} ${String(q.p95Ms).padStart(8)} ${String(q.rows).padStart(6)}  ${q.name}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,129 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './child-process.js';
+import { measureEngineCeiling } from './engine-ceiling.js';
+import { openEngine } from './engine.js';
+import { runEndToEnd } from './end-to-end.js';
+import { measureExpressCeiling } from './express-ceiling.js';
+import { loadAverageNow, machineInfo } from './machine.js';
+import { parseOptions } from './options.js';
+import { startPipeline } from './pipeline-processes.js';
+import { Progress } from './progress.js';
+import { entityOf, generateQueryData, requestIdOf } from './query-data.js';
+import { runQuerySuite } from './query-bench.js';
+import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
+import { buildTrafficPool } from './traffic-pool.js';
+
+/**
+ * `npm run bench [-- --quick] [--only=express,e2e,engine,queries] [--profile] [--env K=V] [--sizes=1000000,10000000]`
+ * Phases: the Express ceiling, the end-to-end pipeline (its own processes), the engine's raw
+ * insert ceiling, then the dashboard and alert queries. The engine phases run last because this
+ * process can open only one engine and the end-to-end worker must not share the cores with it.
+ */
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  const progress = new Progress();
+  const machine = machineInfo();
+  const startedAt = new Date().toISOString();
+  const work = mkdtempSync(join(tmpdir(), 'obs-bench-'));
+  const outDir = options.outDir ?? join(repoRoot, 'bench', 'results');
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  const partial: Omit<BenchReport, 'summary'> = {
+    version: 1,
+    mode: options.mode,
+    startedAt,
+    finishedAt: '',
+    machine,
+    options: { ...options, phases: [...options.phases] },
+  };
+  let failure: Error | undefined;
+  try {
+    progress.start('traffic pool', `${options.poolLogs} request logs and what they cause`);
+    const pool = buildTrafficPool({ logs: options.poolLogs, batchSize: options.batchSize });
+    progress.done(`traffic pool: ${pool.records} records in ${pool.bodies.length} bodies, ${pool.meanBodyBytes} bytes each on average`);
+
+    if (options.phases.has('express')) {
+      progress.start('Express ceiling');
+      const batchBody = pool.bodies.find((b) => b.kind === 'logs' && b.records === options.batchSize)!.body;
+      partial.express = await measureExpressCeiling({ ...options.express, batchBody, progress });
+      progress.done(`Express ceiling: ${partial.express.tinyBody.requestsPerSecond} req/s (tiny body), ${partial.express.batchBody.requestsPerSecond} req/s (batch body)`);
+    }
+
+    if (options.phases.has('e2e')) {
+      progress.start('end to end', 'starting redis-server, ingest and worker');
+      const profileDir = options.profile ? join(outDir, `profiles-${stamp}`) : undefined;
+      if (profileDir) mkdirSync(profileDir, { recursive: true });
+      const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env: options.pipelineEnv, cpuProfileDir: profileDir });
+      try {
+        partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
+      } finally {
+        progress.start('end to end', 'stopping the pipeline');
+        await pipeline.stop();
+      }
+      if (profileDir) progress.done(`CPU profiles of ingest and worker in ${profileDir} (summarise: npx tsx bench/profile-summary.ts ${profileDir})`);
+    }
+
+    if (options.phases.has('engine') || options.phases.has('queries')) {
+      const engine = openEngine(join(work, 'engine'));
+      try {
+        if (options.phases.has('engine')) {
+          progress.start('engine ceiling');
+          partial.engine = await measureEngineCeiling({ engine, database: 'ceiling', rowsByTable: pool.rowsByTable(), ...options.engine, progress });
+          progress.done(`engine ceiling: ${partial.engine.engineRowsPerSecond} rows/s raw, ${partial.engine.workerPathRowsPerSecond} rows/s through the worker's insert path`);
+        }
+        if (options.phases.has('queries')) {
+          const database = 'observability';
+          await engine.migrate(database);
+          const nowMs = Date.now();
+          partial.queries = [];
+          let existing = 0;
+          for (const size of options.queries.sizes) {
+            progress.start(`queries at ${size} request logs`, 'generating data');
+            await generateQueryData({ client: engine.client, database, requestLogs: size, existing, nowMs, days: 8, progress });
+            existing = size;
+            const suite = await runQuerySuite({
+              client: engine.client,
+              database,
+              requestLogs: size,
+              repetitions: options.queries.repetitions,
+              nowMs,
+              lookups: await entityOf(engine.client, database, requestIdOf(Math.floor(size / 2))),
+              progress,
+            });
+            partial.queries.push(suite);
+            progress.done(`queries at ${size}: slowest dashboard p95 ${suite.slowest.p95Ms} ms (${suite.slowest.name}), alert evaluation p95 ${suite.alertEvaluation.p95Ms} ms`);
+          }
+        }
+      } finally {
+        await engine.close();
+      }
+    }
+  } catch (err) {
+    // What finished is still worth keeping: the report is written with the error, and the run fails.
+    failure = err as Error;
+    partial.error = failure.message;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  machine.loadAverageAtEnd = loadAverageNow();
+  partial.finishedAt = new Date().toISOString();
+  const report: BenchReport = { ...partial, summary: summarise(partial) };
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${stamp}-${options.mode}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2));
+  writeFileSync(join(outDir, `latest-${options.mode}.json`), JSON.stringify(report, null, 2));
+  process.stdout.write(`${formatSummary(report)}\n`);
+  if (report.queries) process.stdout.write(`${formatQueries(report.queries)}\n`);
+  process.stdout.write(`\nreport: ${file}\n`);
+  if (failure) throw failure;
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`\nbench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
