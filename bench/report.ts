@@ -14,6 +14,8 @@ export interface BenchReport {
   machine: MachineInfo;
   options: Record<string, unknown>;
   express?: ExpressCeiling;
+  /** producer middleware overhead: median over runs of the added p50/p99 latency (ms) */
+  middleware?: { runs: number; requests: number; addedP50Ms: number; addedP99Ms: number; perRun: { addedP50Ms: number; addedP99Ms: number }[] };
   engine?: EngineCeiling;
   endToEnd?: EndToEndResult;
   queries?: QuerySuite[];
@@ -41,6 +43,17 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     rows.push({ figure: 'Express trivial handler, tiny body', value: e.tinyBody.requestsPerSecond, unit: 'req/s', target: 'ceiling' });
     rows.push({ figure: `Express trivial handler, ${Math.round(e.batchBody.bytes / 1024)} KiB body`, value: e.batchBody.requestsPerSecond, unit: 'req/s', target: 'ceiling' });
     if (e.wrkTinyBodyRequestsPerSecond) rows.push({ figure: 'Express trivial handler, tiny body (wrk)', value: e.wrkTinyBodyRequestsPerSecond, unit: 'req/s' });
+  }
+  const mw = r.middleware;
+  if (mw) {
+    rows.push({ figure: `producer middleware added latency p50 (median of ${mw.runs} runs)`, value: mw.addedP50Ms, unit: 'ms' });
+    rows.push({
+      figure: `producer middleware added latency p99 (median of ${mw.runs} runs)`,
+      value: mw.addedP99Ms,
+      unit: 'ms',
+      target: 'p99 < 0.2 ms',
+      meetsTarget: mw.addedP99Ms < 0.2,
+    });
   }
   const g = r.engine;
   if (g) {

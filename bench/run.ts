@@ -14,6 +14,7 @@ import { entityOf, generateQueryData, requestIdOf } from './query-data.js';
 import { runQuerySuite } from './query-bench.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
 import { buildTrafficPool } from './traffic-pool.js';
+import { measureMiddlewareOverhead } from '../producer/bench.js';
 
 /**
  * `npm run bench [-- --quick] [--only=express,e2e,engine,queries] [--profile] [--env K=V] [--sizes=1000000,10000000]`
@@ -48,6 +49,23 @@ async function main() {
       const batchBody = pool.bodies.find((b) => b.kind === 'logs' && b.records === options.batchSize)!.body;
       partial.express = await measureExpressCeiling({ ...options.express, batchBody, progress });
       progress.done(`Express ceiling: ${partial.express.tinyBody.requestsPerSecond} req/s (tiny body), ${partial.express.batchBody.requestsPerSecond} req/s (batch body)`);
+    }
+
+    if (options.phases.has('middleware')) {
+      const perRun: { addedP50Ms: number; addedP99Ms: number }[] = [];
+      for (let i = 0; i < options.middleware.runs; i++) {
+        progress.start('producer middleware overhead', `run ${i + 1} of ${options.middleware.runs}`);
+        const r = await measureMiddlewareOverhead({ requests: options.middleware.requests });
+        perRun.push({ addedP50Ms: r.added.p50, addedP99Ms: r.added.p99 });
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      partial.middleware = {
+        ...options.middleware,
+        addedP50Ms: median(perRun.map((r) => r.addedP50Ms)),
+        addedP99Ms: median(perRun.map((r) => r.addedP99Ms)),
+        perRun,
+      };
+      progress.done(`producer middleware: +${partial.middleware.addedP50Ms} ms p50, +${partial.middleware.addedP99Ms} ms p99 per request`);
     }
 
     if (options.phases.has('e2e')) {

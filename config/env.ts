@@ -28,6 +28,11 @@ export const envSchema = z.object({
   QUEUE_PREFIX: z.string().min(1).default('obs'),
   /** Jobs waiting in the queue above which ingest answers 429 (backpressure). */
   QUEUE_MAX_JOBS: int(20_000, 1),
+  /**
+   * Redis memory (used_memory) above which ingest answers 429: what actually bounds Redis, since
+   * a job holds 1 to 10,000 records. Keep it under Redis' maxmemory so Redis never refuses a write.
+   */
+  QUEUE_MAX_BYTES: int(512 * 1024 * 1024, 1024 * 1024),
   /** Seconds a rejected producer is told to wait (Retry-After). */
   BACKPRESSURE_RETRY_AFTER_S: int(5, 1),
 

@@ -20,6 +20,7 @@ export interface IngestDeps {
     | 'MAX_BODY_BYTES'
     | 'MAX_RECORDS_PER_REQUEST'
     | 'QUEUE_MAX_JOBS'
+    | 'QUEUE_MAX_BYTES'
     | 'QUEUE_PREFIX'
     | 'BACKPRESSURE_RETRY_AFTER_S'
     | 'IDEMPOTENCY_TTL_S'
@@ -88,6 +89,16 @@ export function createIngestApp(deps: IngestDeps) {
       depth = { value: Object.values(counts).reduce((a, b) => a + b, 0), at: Date.now() };
     }
     return depth.value;
+  }
+
+  /** Redis memory in use: a job's size varies 1000-fold, so the cap that bounds Redis is in bytes. */
+  let memory = { value: 0, at: 0 };
+  async function redisMemory(): Promise<number> {
+    if (Date.now() - memory.at > DEPTH_CACHE_MS) {
+      const info = await redisCall(redis.info('memory'), 'redis memory');
+      memory = { value: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0), at: Date.now() };
+    }
+    return memory.value;
   }
 
   const app = express();
@@ -219,10 +230,11 @@ export function createIngestApp(deps: IngestDeps) {
       throw new ApiError('validation_error', `none of the ${records.length} records is valid`, { rejected });
     }
 
-    if ((await queueDepth()) >= config.QUEUE_MAX_JOBS) {
+    const [jobs, bytes] = await Promise.all([queueDepth(), redisMemory()]);
+    if (jobs >= config.QUEUE_MAX_JOBS || bytes >= config.QUEUE_MAX_BYTES) {
       throw new ApiError(
         'backpressure',
-        'the pipeline is behind (queue over its cap); retry after the delay',
+        `the pipeline is behind (queue over its cap: ${jobs} jobs, ${Math.round(bytes / 1048576)} MiB in Redis); retry after the delay`,
         {},
         { 'Retry-After': String(config.BACKPRESSURE_RETRY_AFTER_S) },
       );

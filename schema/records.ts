@@ -112,8 +112,12 @@ export type WebhookAttempt = z.infer<typeof webhookAttemptSchema>;
 export type LinkState = z.infer<typeof linkStateSchema>;
 
 /** ClickHouse DateTime64(3) text in UTC: 'YYYY-MM-DD hh:mm:ss.sss'. */
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 export function chTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  // built directly: this runs for every record on the ingest hot path
+  const d = new Date(ms);
+  const milli = d.getUTCMilliseconds();
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
 }
 
 const json = (v: unknown) => (v === undefined ? '' : JSON.stringify(v));

@@ -81,6 +81,8 @@ export async function startLocalRedis(opts: { dir: string; port?: number }): Pro
       '--appendonly', 'yes',
       '--appendfsync', 'everysec',
       '--maxmemory-policy', 'noeviction',
+      // above ingest's default QUEUE_MAX_BYTES (512 MiB): ingest answers 429 before Redis refuses writes
+      '--maxmemory', '1gb',
       '--save', '',
       '--protected-mode', 'yes',
       '--daemonize', 'no',

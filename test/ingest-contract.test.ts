@@ -251,6 +251,25 @@ describe('backpressure and Redis outage', () => {
     }
   });
 
+  it('answers 429 when Redis memory is over QUEUE_MAX_BYTES, whatever the job count', async () => {
+    const ballast = `${config.QUEUE_PREFIX}:test-ballast`;
+    await redis.set(ballast, 'x'.repeat(2 * 1024 * 1024)); // Redis now uses well over 1 MiB
+    const capped = testConfig({ QUEUE_MAX_BYTES: String(1024 * 1024) });
+    const small = await startIngest(capped, logger);
+    try {
+      const res = await fetch(`${small.url}/v1/logs`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer test-key-1', 'Content-Type': 'application/json' },
+        body: JSON.stringify([log()]),
+      });
+      expect(res.status).toBe(429);
+      expect((await res.json()) as { message: string }).toMatchObject({ code: 'backpressure', message: expect.stringMatching(/MiB in Redis/) });
+    } finally {
+      await small.stop();
+      await redis.del(ballast);
+    }
+  });
+
   it('answers 503 fast when Redis is unreachable', async () => {
     const dead = testConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     const lonely = await startIngest(dead, logger);
