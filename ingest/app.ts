@@ -187,9 +187,6 @@ export function createIngestApp(deps: IngestDeps) {
     try {
       const response = await validateAndEnqueue(kind, records, apiKeyId, idemKey);
       if (idemKey !== undefined) await redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store');
-      const counts = response.body as { accepted: number; rejected: unknown[] };
-      deps.metrics?.records.inc({ endpoint: kind, outcome: 'accepted' }, counts.accepted);
-      if (counts.rejected.length) deps.metrics?.records.inc({ endpoint: kind, outcome: 'rejected' }, counts.rejected.length);
       res.status(response.status).json(response.body);
     } catch (err) {
       if (idemKey !== undefined) await idempotency.release(apiKeyId, idemKey);
@@ -207,13 +204,16 @@ export function createIngestApp(deps: IngestDeps) {
     const rows: Row[] = [];
     const rejected: RejectedRecord[] = [];
     let dropped = 0;
+    let stageRejected = 0;
     records.forEach((record, index) => {
       const parsed = schema.safeParse(record);
       if (parsed.success) {
         const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
         if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));
-        else if (staged.outcome === 'reject') rejected.push({ index, errors: [staged.error] });
-        else dropped += 1;
+        else if (staged.outcome === 'reject') {
+          rejected.push({ index, errors: [staged.error] });
+          stageRejected += 1;
+        } else dropped += 1;
       } else {
         rejected.push({
           index,
@@ -221,12 +221,26 @@ export function createIngestApp(deps: IngestDeps) {
         });
       }
     });
+    /** Records by outcome, once the batch's fate is known (a 429 or 503 counts none of them). */
+    const count = (accepted: number) => {
+      const m = deps.metrics?.records;
+      if (!m) return;
+      for (const [outcome, n] of [
+        ['accepted', accepted],
+        ['rejected_invalid', rejected.length - stageRejected],
+        ['rejected_by_stage', stageRejected],
+        ['dropped_by_stage', dropped],
+      ] as const) {
+        if (n > 0) m.inc({ endpoint: kind, outcome }, n);
+      }
+    };
     // Every record dropped by a stage on purpose: nothing to queue, nothing for the producer to retry.
     if (rows.length === 0 && rejected.length === 0 && dropped > 0) {
+      count(0);
       return { status: 202, body: { accepted: 0, rejected, batch_id: randomUUID() } };
     }
     if (rows.length === 0) {
-      deps.metrics?.records.inc({ endpoint: kind, outcome: 'rejected' }, rejected.length);
+      count(0);
       throw new ApiError('validation_error', `none of the ${records.length} records is valid`, { rejected });
     }
 
@@ -248,6 +262,7 @@ export function createIngestApp(deps: IngestDeps) {
       await redisCall(queue.add(kind, job, { jobId: batchId }), 'enqueue');
       depth.value += 1;
     }
+    count(rows.length);
     return {
       status: rejected.length ? 207 : 202,
       body: { accepted: rows.length, rejected, batch_id: batchId },

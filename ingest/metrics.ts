@@ -6,7 +6,7 @@ export function createIngestMetrics(queueDepth: () => Promise<number>) {
   const registry = new Registry();
   const requests = registry.register(new Counter('obs_ingest_requests_total', 'HTTP requests by route and status', ['route', 'status']));
   const duration = registry.register(new Histogram('obs_ingest_request_seconds', 'HTTP request duration', secondsBuckets, ['route']));
-  const records = registry.register(new Counter('obs_ingest_records_total', 'Records by endpoint and outcome', ['endpoint', 'outcome']));
+  const records = registry.register(new Counter('obs_ingest_records_total', 'Records by endpoint and outcome: accepted, rejected_invalid, rejected_by_stage, dropped_by_stage', ['endpoint', 'outcome']));
   const errors = registry.register(new Counter('obs_ingest_errors_total', 'Error responses by code', ['code']));
   registry.register(new Gauge('obs_ingest_queue_jobs', 'Jobs not yet written (as seen by the backpressure check)', async () => [{ value: await queueDepth() }]));
 

@@ -29,7 +29,7 @@ describe('pipeline metrics and liveness', () => {
     expect((await p.post('logs', [{ bad: true }])).status).toBe(400);
     const text = await (await fetch(`${ingestAdmin}/metrics`, { headers: { Authorization: 'Bearer admin-secret' } })).text();
     expect(metricValue(text, 'obs_ingest_records_total{endpoint="logs",outcome="accepted"}')).toBe(2);
-    expect(metricValue(text, 'obs_ingest_records_total{endpoint="logs",outcome="rejected"}')).toBe(2);
+    expect(metricValue(text, 'obs_ingest_records_total{endpoint="logs",outcome="rejected_invalid"}')).toBe(2);
     expect(metricValue(text, 'obs_ingest_errors_total{code="validation_error"}')).toBe(1);
     expect(metricValue(text, 'obs_ingest_requests_total{route="/v1/logs",status="207"}')).toBe(1);
     expect(text).toMatch(/^# TYPE obs_ingest_request_seconds histogram$/m);
