@@ -63,23 +63,20 @@ export async function startIngest(
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const url = `http://${host}:${port}`;
   logger.info({ url }, 'ingest listening');
-  const admin =
-    config.INGEST_ADMIN_PORT < 0
-      ? undefined
-      : await startAdminServer({
-          host: config.ADMIN_HOST,
-          port: config.INGEST_ADMIN_PORT,
-          token: config.ADMIN_TOKEN,
-          routes: {
-            healthz: async () => ({ ok: true, detail: {} }),
-            readyz: async () => {
-              const redisOk = redis.status === 'ready';
-              const ch = await checkClickHouse().catch((e: Error) => e.message);
-              return { ok: redisOk && ch === null, detail: { redis: redisOk ? 'ok' : redis.status, clickhouse: ch ?? 'ok' } };
-            },
-            metrics: () => metrics.registry.render(),
-          },
-        });
+  const admin = await startAdminServer({
+    host: config.ADMIN_HOST,
+    port: config.INGEST_ADMIN_PORT,
+    token: config.ADMIN_TOKEN,
+    routes: {
+      healthz: async () => ({ ok: true, detail: {} }),
+      readyz: async () => {
+        const redisOk = redis.status === 'ready';
+        const ch = await checkClickHouse().catch((e: Error) => e.message);
+        return { ok: redisOk && ch === null, detail: { redis: redisOk ? 'ok' : redis.status, clickhouse: ch ?? 'ok' } };
+      },
+      metrics: () => metrics.registry.render(),
+    },
+  });
 
   let stopped = false;
   return {

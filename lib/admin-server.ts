@@ -14,7 +14,15 @@ export interface AdminRoutes {
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 
-export async function startAdminServer(o: { host: string; port: number; token: string; routes: AdminRoutes }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
+export interface AdminServer {
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the listener, or returns undefined when its port is -1 (the listener is off). */
+export async function startAdminServer(o: { host: string; port: number; token: string; routes: AdminRoutes }): Promise<AdminServer | undefined> {
+  if (o.port < 0) return undefined;
   const expected = o.token ? sha(o.token) : null;
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'Content-Type': 'application/json' });

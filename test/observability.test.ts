@@ -62,12 +62,12 @@ describe('pipeline metrics and liveness', () => {
   });
 
   it('answers /healthz with 503 and the reason on the admin listener', async () => {
-    const admin = await startAdminServer({
+    const admin = (await startAdminServer({
       host: '127.0.0.1',
       port: 0,
       token: '',
       routes: { healthz: async () => ({ ok: false, detail: { reason: 'stuck' } }), metrics: async () => '' },
-    });
+    }))!;
     try {
       const res = await fetch(`${admin.url}/healthz`);
       expect(res.status).toBe(503);

@@ -13,15 +13,12 @@ async function main() {
   const runtime = await startWorkerRuntime(config, logger);
   // Embedded mode: this process owns the data directory, so it answers ad-hoc SQL for others.
   const endpoint = clickhouseMode(config) === 'embedded' ? await startQueryEndpoint(config, logger) : undefined;
-  const admin =
-    config.WORKER_ADMIN_PORT < 0
-      ? undefined
-      : await startAdminServer({
-          host: config.ADMIN_HOST,
-          port: config.WORKER_ADMIN_PORT,
-          token: config.ADMIN_TOKEN,
-          routes: { healthz: () => runtime.liveness.check(), metrics: () => runtime.metrics.registry.render() },
-        });
+  const admin = await startAdminServer({
+    host: config.ADMIN_HOST,
+    port: config.WORKER_ADMIN_PORT,
+    token: config.ADMIN_TOKEN,
+    routes: { healthz: () => runtime.liveness.check(), metrics: () => runtime.metrics.registry.render() },
+  });
   if (admin) logger.info({ url: admin.url }, 'admin listener (/healthz, /metrics)');
   stopOnSignals(logger, async () => {
     await admin?.stop();
