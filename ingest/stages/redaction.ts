@@ -81,18 +81,46 @@ interface Pattern {
   name: string;
   re: RegExp;
   valid?: (match: string) => boolean;
+  /** What a string must have for the pattern to match at all (see `Clues`): skips the regex cheaply. */
+  needs: (c: Clues) => boolean;
+}
+
+/**
+ * Cheap facts about a string, gathered in one pass. Every pattern needs one of them, and most
+ * strings (route names, messages, ids) have none, so most strings cost one scan and no regex.
+ */
+interface Clues {
+  at: boolean;
+  /** a 'b' or 'B': where a Bearer token could start */
+  b: boolean;
+  /** digits in the string, counted up to 11 */
+  digits: number;
+}
+function cluesOf(s: string): Clues {
+  let at = false;
+  let b = false;
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits < 11) digits++;
+    } else if (c === 64) at = true;
+    else if (c === 66 || c === 98) b = true;
+  }
+  return { at, b, digits };
 }
 
 // Order matters: the more specific (longer) identifiers first, so a CLABE is not read as a card.
 const patterns: Pattern[] = [
-  { name: 'bearer', re: /\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi },
-  { name: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g },
-  { name: 'curp', re: /\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b/g },
-  { name: 'rfc', re: /\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b/g },
-  { name: 'clabe', re: /\b\d{18}\b/g, valid: clabeValid },
-  { name: 'cnpj', re: /\b\d{2}\.?\d{3}\.?\d{3}\/?\d{4}-?\d{2}\b/g, valid: cnpjValid },
-  { name: 'cpf', re: /\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b/g, valid: cpfValid },
-  { name: 'card', re: /\b\d(?:[ -]?\d){12,18}\b/g, valid: luhnValid },
+  { name: 'bearer', re: /\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, needs: (c) => c.b },
+  { name: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, needs: (c) => c.at },
+  // CURP and RFC hold six digits; the numeric identifiers at least eleven
+  { name: 'curp', re: /\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b/g, needs: (c) => c.digits >= 6 },
+  { name: 'rfc', re: /\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b/g, needs: (c) => c.digits >= 6 },
+  { name: 'clabe', re: /\b\d{18}\b/g, valid: clabeValid, needs: (c) => c.digits >= 11 },
+  { name: 'cnpj', re: /\b\d{2}\.?\d{3}\.?\d{3}\/?\d{4}-?\d{2}\b/g, valid: cnpjValid, needs: (c) => c.digits >= 11 },
+  { name: 'cpf', re: /\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b/g, valid: cpfValid, needs: (c) => c.digits >= 11 },
+  { name: 'card', re: /\b\d(?:[ -]?\d){12,18}\b/g, valid: luhnValid, needs: (c) => c.digits >= 11 },
 ];
 
 export function createRedactor(o: RedactionOptions) {
@@ -101,26 +129,39 @@ export function createRedactor(o: RedactionOptions) {
   const replace = (kind: string, value: string) =>
     o.mode === 'hash' ? `[${kind}:${createHmac('sha256', o.hashKey!).update(value).digest('hex').slice(0, 12)}]` : `[redacted:${kind}]`;
 
+  /** The string itself when nothing in it is sensitive (callers compare by identity). */
   const text = (s: string): string => {
+    const clues = cluesOf(s);
     let out = s;
-    for (const p of patterns) out = out.replace(p.re, (m) => (p.valid && !p.valid(m) ? m : replace(p.name, m)));
+    for (const p of patterns) {
+      if (p.needs(clues)) out = out.replace(p.re, (m) => (p.valid && !p.valid(m) ? m : replace(p.name, m)));
+    }
     return out;
   };
 
+  /** The value itself (same reference) when nothing in it is sensitive, so unchanged records skip re-validation. */
   const value = (v: unknown): unknown => {
     if (typeof v === 'string') return text(v);
-    if (Array.isArray(v)) return v.map(value);
+    if (Array.isArray(v)) {
+      const out = v.map(value);
+      return out.some((x, i) => x !== v[i]) ? out : v;
+    }
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
+      let changed = false;
       for (const [k, child] of Object.entries(v)) {
-        out[k] = keys.has(normaliseKey(k)) && child !== null && child !== '' ? replace('secret', typeof child === 'string' ? child : JSON.stringify(child)) : value(child);
+        const next = keys.has(normaliseKey(k)) && child !== null && child !== '' ? replace('secret', typeof child === 'string' ? child : JSON.stringify(child)) : value(child);
+        if (next !== child) changed = true;
+        out[k] = next;
       }
-      return out;
+      return changed ? out : v;
     }
     return v;
   };
   /** A URL keeps its shape; sensitive query parameters and values inside it are replaced. */
   const url = (u: string): string => {
+    // no query string: nothing for the URL parser to find that the text patterns would not
+    if (!u.includes('?')) return text(u);
     try {
       const parsed = new URL(u);
       for (const [k, v] of parsed.searchParams) if (keys.has(normaliseKey(k))) parsed.searchParams.set(k, replace('secret', v));
@@ -139,18 +180,25 @@ export function redactionStage(o: RedactionOptions): Stage {
     if (ctx.kind === 'logs') {
       const log = record as import('../../schema/records.js').RequestLog;
       if (log.status_code < 400) return record; // its body is dropped unread; nothing else is free text
+      const message = log.error ? r.text(log.error.message) : undefined;
+      const body = log.response_body !== undefined ? r.value(log.response_body) : undefined;
+      if (message === log.error?.message && body === log.response_body) return record;
       return {
         ...log,
-        ...(log.error ? { error: { code: log.error.code, message: r.text(log.error.message) } } : {}),
-        ...(log.response_body !== undefined ? { response_body: r.value(log.response_body) } : {}),
+        ...(log.error ? { error: { code: log.error.code, message: message! } } : {}),
+        ...(log.response_body !== undefined ? { response_body: body } : {}),
       } as typeof record;
     }
     const attempt = record as import('../../schema/records.js').WebhookAttempt;
+    const error = attempt.error !== undefined ? r.text(attempt.error) : undefined;
+    const payload = attempt.payload !== undefined ? (r.value(attempt.payload) as Record<string, unknown>) : undefined;
+    const url = r.url(attempt.url);
+    if (error === attempt.error && payload === attempt.payload && url === attempt.url) return record;
     return {
       ...attempt,
-      ...(attempt.error !== undefined ? { error: r.text(attempt.error) } : {}),
-      ...(attempt.payload !== undefined ? { payload: r.value(attempt.payload) as Record<string, unknown> } : {}),
-      url: r.url(attempt.url),
+      ...(attempt.error !== undefined ? { error } : {}),
+      ...(attempt.payload !== undefined ? { payload } : {}),
+      url,
     } as typeof record;
   });
 }

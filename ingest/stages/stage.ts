@@ -52,6 +52,10 @@ export type StagesResult =
 /**
  * Runs the stages in order. A stage that throws, or returns a record its kind's schema refuses,
  * rejects this record only, naming itself in `path`.
+ *
+ * The schema re-check runs once, after the last stage, and only when some stage changed the record:
+ * it is a full validation and this is the ingest hot path. When it fails, the intermediate records
+ * are checked in order to blame the first stage whose output was invalid.
  */
 export function runStages(
   stages: readonly Stage[],
@@ -60,6 +64,8 @@ export function runStages(
   schema: z.ZodType<AnyRecord, unknown>,
 ): StagesResult {
   let current = record;
+  // (stage, its output) for each stage that returned a new record
+  const changes: [string, AnyRecord][] = [];
   for (const stage of stages) {
     if (stage.kinds && !stage.kinds.includes(ctx.kind)) continue;
     let out: StageOutcome<AnyRecord>;
@@ -72,15 +78,22 @@ export function runStages(
     if (out === DROP) return { outcome: 'drop', stage: stage.name };
     if (out instanceof Rejection) return { outcome: 'reject', error: { path: stage.name, message: out.reason } };
     if (out !== current) {
-      // A changed record must still be one the tables accept: re-check it, blaming this stage.
-      const checked = schema.safeParse(out);
-      if (!checked.success) {
-        const issue = checked.error.issues[0];
-        const detail = issue ? `${issue.path.join('.') || '(record)'}: ${issue.message}` : 'invalid';
-        return { outcome: 'reject', error: { path: stage.name, message: `stage "${stage.name}" produced an invalid record: ${detail}` } };
-      }
-      current = checked.data;
+      changes.push([stage.name, out]);
+      current = out;
     }
   }
-  return { outcome: 'keep', record: current };
+  if (changes.length === 0) return { outcome: 'keep', record: current };
+  // A changed record must still be one the tables accept.
+  const checked = schema.safeParse(current);
+  if (checked.success) return { outcome: 'keep', record: checked.data };
+  for (const [name, out] of changes) {
+    const r = changes.length === 1 ? checked : schema.safeParse(out);
+    if (r.success) continue;
+    const issue = r.error.issues[0];
+    const detail = issue ? `${issue.path.join('.') || '(record)'}: ${issue.message}` : 'invalid';
+    return { outcome: 'reject', error: { path: name, message: `stage "${name}" produced an invalid record: ${detail}` } };
+  }
+  // Each output valid alone but the last one not: cannot happen for a pure schema; blame the last.
+  const last = changes[changes.length - 1]![0];
+  return { outcome: 'reject', error: { path: last, message: `stage "${last}" produced an invalid record` } };
 }
