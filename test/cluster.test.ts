@@ -157,7 +157,7 @@ describe('rollups over two shards', () => {
     }
   });
 
-  it('per-minute request stats, latency quantiles and link activity merge to the single-node answer', async () => {
+  it('per-minute request stats and status counts, latency quantiles and link activity merge to the single-node answer', async () => {
     const stats = (from: string) =>
       rows(`SELECT endpoint, status_code, sum(requests) AS n, sum(duration_ms_sum) AS ms,
                    arrayMap(x -> round(x, 3), quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms_quantiles)) AS q
@@ -170,6 +170,13 @@ describe('rollups over two shards', () => {
       const [a, b] = [r.q as number[], singleStats[i]!.q as number[]];
       a.forEach((x, j) => expect(Math.abs(x - b[j]!)).toBeLessThanOrEqual(0.05 * b[j]! + 1));
     }
+
+    const status = (from: string) =>
+      rows(`SELECT minute, institution, customer_id, status_code, error_code, error_origin, sum(requests) AS n
+            FROM ${from} GROUP BY ALL ORDER BY ALL`);
+    const singleStatus = await status('single.request_status_1m');
+    expect(singleStatus.length).toBeGreaterThan(100);
+    expect(await status(union('request_status_1m'))).toEqual(singleStatus);
 
     const activity = (from: string) =>
       rows(`SELECT link_id, sum(requests) AS n, sum(errors) AS e, max(last_request_at) AS last, min(first_request_at) AS first

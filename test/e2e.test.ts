@@ -104,6 +104,17 @@ describe('end to end', () => {
     expect(q!.p[0]).toBeLessThan(45);
   });
 
+  it('keeps request_status_1m equal to the raw logs, per minute, institution, customer and response', async () => {
+    const dims = 'institution, customer_id, status_code, error_code, error_origin';
+    const raw = num(await p.rows(`SELECT toStartOfMinute(timestamp) AS minute, ${dims}, count() AS n FROM ${db}.request_logs GROUP BY minute, ${dims} ORDER BY ALL`));
+    const rollup = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.request_status_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    expect(rollup.length).toBeGreaterThan(30);
+    expect(rollup).toEqual(raw);
+    // the same counts as the wide rollup, which it stands in for
+    const wide = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.request_stats_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    expect(rollup).toEqual(wide);
+  });
+
   it('keeps link_activity equal to the raw logs per link', async () => {
     const raw = num(await p.rows(`SELECT link_id, count() AS n, countIf(status_code >= 400) AS e, toString(max(timestamp)) AS last FROM ${db}.request_logs GROUP BY link_id ORDER BY link_id`));
     const rollup = num(await p.rows(`SELECT link_id, sum(requests) AS n, sum(errors) AS e, toString(max(last_request_at)) AS last FROM ${db}.link_activity GROUP BY link_id ORDER BY link_id`));

@@ -10,7 +10,7 @@ SELECT
     round(errors / calls, 3)                                             AS error_ratio,
     sumIf(requests, status_code >= 400 AND error_origin = 'internal')    AS internal_errors,
     sumIf(requests, status_code >= 400 AND error_origin = 'institution') AS institution_errors
-FROM observability.request_stats_1m
+FROM observability.request_status_1m
 WHERE minute >= toStartOfMinute(now() - toIntervalHour({hours:UInt32}))
   AND institution != ''
 GROUP BY institution

@@ -7,7 +7,7 @@ SELECT
     sum(requests)                          AS responses,
     groupUniqArray(institution)            AS institutions,
     groupUniqArray(error_origin)           AS origins
-FROM observability.request_stats_1m
+FROM observability.request_status_1m
 WHERE minute >= toStartOfMinute(now() - toIntervalHour({hours:UInt32}))
   AND status_code >= 400
 GROUP BY status_code, error_code

@@ -118,6 +118,9 @@ describe('worker killed with SIGKILL mid-stream', () => {
     const [rollupLogs, rollupErrors] = await one(
       `SELECT sum(requests), sumIf(requests, status_code >= 500) FROM ${db}.request_stats_1m`,
     );
+    const [statusLogs, statusErrors] = await one(
+      `SELECT sum(requests), sumIf(requests, status_code >= 500) FROM ${db}.request_status_1m`,
+    );
     const [linkActivity] = await one(`SELECT sum(requests) FROM ${db}.link_activity`);
     const [rawAttempts, distinctAttempts] = await one(`SELECT count(), uniqExact(webhook_id) FROM ${db}.webhook_attempts`);
     const [rollupAttempts, rollupDelivered] = await one(
@@ -129,13 +132,13 @@ describe('worker killed with SIGKILL mid-stream', () => {
     await ch.close();
 
     console.log(
-      `fault: ${kills} SIGKILLs; request logs accepted ${accepted.logs}, raw ${rawLogs}, rollup ${rollupLogs}, link_activity ${linkActivity}; ` +
+      `fault: ${kills} SIGKILLs; request logs accepted ${accepted.logs}, raw ${rawLogs}, rollup ${rollupLogs}, request_status_1m ${statusLogs}, link_activity ${linkActivity}; ` +
         `webhook attempts accepted ${accepted.attempts}, raw ${rawAttempts}, rollup ${rollupAttempts}`,
     );
     expect(kills).toBe(KILLS);
     expect(accepted.logs).toBeGreaterThan(0);
-    expect([rawLogs, distinctLogs, rollupLogs, linkActivity]).toEqual([accepted.logs, accepted.logs, accepted.logs, accepted.logs]);
-    expect([rawErrors, rollupErrors]).toEqual([accepted.errors, accepted.errors]);
+    expect([rawLogs, distinctLogs, rollupLogs, statusLogs, linkActivity]).toEqual([accepted.logs, accepted.logs, accepted.logs, accepted.logs, accepted.logs]);
+    expect([rawErrors, rollupErrors, statusErrors]).toEqual([accepted.errors, accepted.errors, accepted.errors]);
     expect([rawAttempts, distinctAttempts, rollupAttempts]).toEqual([accepted.attempts, accepted.attempts, accepted.attempts]);
     expect(rollupDelivered).toBe(accepted.delivered);
     expect(Object.fromEntries(latest.map((l) => [l.link_id, l.status]))).toEqual(Object.fromEntries(accepted.links));
