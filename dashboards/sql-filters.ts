@@ -27,3 +27,10 @@ export const equalsRequiredText = (column: string, variable: string) =>
 
 /** Several filters joined for a WHERE clause, one per line. */
 export const allOf = (...conditions: string[]) => conditions.join('\n    AND ');
+
+/**
+ * True while none of these dropdowns narrows anything (each is All or empty). The plugin expands
+ * it to constants (`1=1`, or `1=0` for a dropdown with a selection), so ClickHouse folds it: a
+ * UNION ALL branch guarded by it, or by its negation, reads nothing while its guard is false.
+ */
+export const noneSelected = (...variables: string[]) => `(${variables.map((v) => `$__conditionalAll(1=0, $${v})`).join(' AND ')})`;

@@ -167,6 +167,65 @@ describe('Insights answers from the rollups', () => {
   });
 });
 
+describe('Insights reads the narrow rollup while endpoint, method and source are All', () => {
+  const narrowPanels = ['Requests', 'Most common errors', 'Errors per institution', 'Internal vs institution errors', 'Error rate per institution'];
+  const insights = () => board('insights');
+
+  /** Rows ClickHouse plans to read per table (EXPLAIN ESTIMATE): a constant-false branch reads none. */
+  async function rowsRead(title: string, pick: Record<string, string[]> = {}): Promise<Record<string, number>> {
+    const sql = expandQuery(panelByTitle(insights(), title).targets![0]!.rawSql, await context(insights(), 'all', {}, pick));
+    const rows = await run(`EXPLAIN ESTIMATE ${sql}`);
+    return Object.fromEntries(rows.map((r) => [String(r.table), num(r.rows)]));
+  }
+
+  it.each(narrowPanels)('%s: request_status_1m as opened, request_stats_1m once endpoint, method or source filters', async (title) => {
+    const opened = await rowsRead(title);
+    expect(opened.request_status_1m).toBeGreaterThan(0);
+    expect(opened.request_stats_1m ?? 0).toBe(0);
+    const picks: Record<string, string[]>[] = [{ endpoint: ['/api/accounts/'] }, { method: ['GET'] }, { source: ['dashboard'] }, { endpoint: ['/api/accounts/'], source: ['api'] }];
+    for (const pick of picks) {
+      const filtered = await rowsRead(title, pick);
+      expect(filtered.request_stats_1m, JSON.stringify(pick)).toBeGreaterThan(0);
+      expect(filtered.request_status_1m ?? 0, JSON.stringify(pick)).toBe(0);
+    }
+    // the filters both tables have keep the narrow one
+    const narrowFilters = await rowsRead(title, { institution: [institutions.gotham], customer: ['acme'], status_code: ['428'] });
+    expect(narrowFilters.request_stats_1m ?? 0).toBe(0);
+  });
+
+  it.each(narrowPanels)('%s: the same answer from either table (every option picked by hand reads request_stats_1m)', async (title) => {
+    const everyOption = async (name: string) => options(insights().templating.list.find((v) => v.name === name)!);
+    const asOpened = await panel('insights', title);
+    expect(asOpened.length).toBeGreaterThan(0);
+    for (const name of ['endpoint', 'method', 'source']) {
+      expect(await panel('insights', title, { pick: { [name]: await everyOption(name) } }), name).toEqual(asOpened);
+    }
+  });
+
+  it('error rate per institution equals the raw logs per minute and institution, unfiltered and by source', async () => {
+    const minute = (ms: number) => new Date(Math.floor(ms / 60_000) * 60_000).toISOString().slice(0, 19).replace('T', ' ');
+    const expected = (logs: Record<string, unknown>[]) => {
+      const by = new Map<string, { requests: number; errors: number }>();
+      for (const l of logs.filter((x) => x.institution)) {
+        const key = `${minute(num(l.timestamp))} ${String(l.institution)}`;
+        const b = by.get(key) ?? { requests: 0, errors: 0 };
+        b.requests++;
+        if (num(l.status_code) >= 400) b.errors++;
+        by.set(key, b);
+      }
+      return Object.fromEntries([...by].map(([k, b]) => [k, b.errors / b.requests]));
+    };
+    const got = (rows: Row[]) => Object.fromEntries(rows.map((r) => [`${String(r.time)} ${String(r.institution)}`, num(r.error_rate)]));
+    expect(got(await panel('insights', 'Error rate per institution'))).toEqual(expected(fixture.logs));
+    const fromApi = await panel('insights', 'Error rate per institution', { pick: { source: ['api'] } });
+    expect(got(fromApi)).toEqual(expected(fixture.logs.filter((l) => (l.source ?? 'api') === 'api')));
+    const gets = await panel('insights', 'Errors per institution', { pick: { method: ['GET'] } });
+    expect(Object.fromEntries(gets.map((r) => [r.institution, num(r.errors)]))).toEqual(
+      count(fixture.logs.filter((l) => l.method === 'GET' && num(l.status_code) >= 400), (l) => String(l.institution)),
+    );
+  });
+});
+
 describe('Link detail: one link’s timeline', () => {
   const text = { link_id: ids.stuckLink };
 
