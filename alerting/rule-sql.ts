@@ -1,8 +1,10 @@
 import { instanceColumns, type ErrorRateRule } from './rule.js';
 
 /**
- * The rule's SQL, rendered from its definition. It reads only the per-minute rollup
- * (request_stats_1m), so one evaluation costs the same however large request_logs grows.
+ * The rule's SQL, rendered from its definition. It reads only the narrow per-minute rollup
+ * (request_status_1m: minute × institution × customer × status, error code and origin), which has
+ * every column the rule needs (its error definition, institution and customer_id), so one
+ * evaluation costs the same however large request_logs grows.
  *
  * The evaluation time is the plugin macro `$__toTime` (Grafana expands it to
  * `toDateTime(<unix seconds>)`); the built-in evaluator puts the same expression in its place.
@@ -93,7 +95,7 @@ function ewmaCore(rule: ErrorRateRule, hours: number, halfLifeMinutes: number, t
  * Every figure per instance, plus `value`: the error ratio divided by the threshold it must
  * exceed (0 under the volume guard). value > 1 is the alert condition, in Grafana and here.
  */
-export function ruleFiguresSql(rule: ErrorRateRule, table = 'request_stats_1m'): string {
+export function ruleFiguresSql(rule: ErrorRateRule, table = 'request_status_1m'): string {
   const keys = instanceColumns(rule).join(', ');
   const core =
     rule.baseline.method === 'ewma'
@@ -122,7 +124,7 @@ export function grafanaRuleSql(rule: ErrorRateRule): string {
 
 /** The built-in evaluator's query: the same SQL with the evaluation time as a query parameter. */
 export function evaluatorSql(rule: ErrorRateRule, database: string): string {
-  return ruleFiguresSql(rule, `${database}.request_stats_1m`).replaceAll(EVAL_TIME, 'toDateTime({eval_time:UInt32})');
+  return ruleFiguresSql(rule, `${database}.request_status_1m`).replaceAll(EVAL_TIME, 'toDateTime({eval_time:UInt32})');
 }
 
 /** Evidence: the latest failing request_ids of one instance in the window, by the rule's own filter. */

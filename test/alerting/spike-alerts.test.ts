@@ -8,6 +8,7 @@ import { createLogger } from '../../lib/logger.js';
 import { startAlerting, type AlertingRuntime } from '../../alerting/runtime.js';
 import { AlertEvaluator, type EvaluationResult } from '../../alerting/evaluator.js';
 import { defaultRule, type ErrorRateRule } from '../../alerting/rule.js';
+import { evaluatorSql, ruleFiguresSql } from '../../alerting/rule-sql.js';
 import type { AlertNotification } from '../../alerting/notification.js';
 import { generatedDir } from '../../dashboards/generate.js';
 import { expandQuery } from '../dashboards/grafana-expander.js';
@@ -123,9 +124,34 @@ afterAll(async () => {
 });
 
 describe('a 500 spike at one institution among several with normal traffic', () => {
-  it('the data went through the pipeline into the rollup', async () => {
-    const [row] = await p.rows<{ n: string | number }>(`SELECT sum(requests) AS n FROM ${p.database}.request_stats_1m`);
-    expect(Number(row!.n)).toBe(logs.length);
+  it('the data went through the pipeline into the rollups', async () => {
+    for (const table of ['request_stats_1m', 'request_status_1m']) {
+      const [row] = await p.rows<{ n: string | number }>(`SELECT sum(requests) AS n FROM ${p.database}.${table}`);
+      expect(Number(row!.n), table).toBe(logs.length);
+    }
+  });
+
+  it('the rule reads request_status_1m and gets the figures request_stats_1m gives, for every variant', async () => {
+    expect(evaluatorSql(rule, p.database)).toContain(`FROM ${p.database}.request_status_1m\n`);
+    const variants: ErrorRateRule[] = [
+      rule,
+      { ...rule, errorCodes: ['institution_timeout'] },
+      { ...rule, perCustomer: true },
+      { ...rule, errorStatusMin: 400 },
+      { ...rule, baseline: { method: 'ewma', hours: 3, halfLifeMinutes: 60 } },
+    ];
+    let compared = 0;
+    for (const variant of variants) {
+      for (const at of [T_A, T_A + MIN, T_A + 7 * MIN, T_B, T_B + MIN]) {
+        const figures = (table: string) =>
+          p.rows(ruleFiguresSql(variant, `${p.database}.${table}`).replaceAll('$__toTime', `toDateTime(${Math.floor(at / 1000)})`));
+        const narrow = await figures('request_status_1m');
+        expect(narrow.length).toBeGreaterThan(0);
+        expect(narrow).toEqual(await figures('request_stats_1m'));
+        compared += narrow.length;
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
   });
 
   it('the first evaluation after the spike minute makes only that institution pending', async () => {
