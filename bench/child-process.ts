@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ingestNodeFlags } from '../ingest/node-flags.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -10,7 +11,8 @@ export function spawnTs(
   env: Record<string, string | undefined>,
   opts: { cpuProfileDir?: string; stdout?: 'pipe' | 'ignore' } = {},
 ): ChildProcess {
-  const args = ['--import', 'tsx'];
+  const args: string[] = entry === 'ingest/server.ts' ? [...ingestNodeFlags] : [];
+  args.push('--import', 'tsx');
   if (opts.cpuProfileDir) args.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir);
   args.push(join(repoRoot, entry));
   return spawn(process.execPath, args, {

@@ -50,12 +50,20 @@ export const envSchema = z.object({
 
   /** Jobs one worker holds at once: the pool it coalesces into one insert per table. */
   WORKER_CONCURRENCY: int(64, 1),
+  /** Niceness of the worker (and its embedded engine): 0 leaves it; higher yields the CPU to ingest. */
+  WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
   /** Flush a table's batch when it holds this many rows... */
   FLUSH_MAX_ROWS: int(50_000, 1),
   /** ...or when its oldest row has waited this long... */
   FLUSH_MAX_WAIT_MS: int(1000, 1),
-  /** ...or when no new job arrived for this long (idle: don't make rows wait). */
+  /** ...or when no new job arrived for this long (idle: don't make rows wait)... */
   FLUSH_IDLE_MS: int(100, 1),
+  /**
+   * ...but an idle flush comes at most this often per table (capped at FLUSH_MAX_WAIT_MS): every
+   * insert costs the engine a fixed 10-40 ms (parts, materialized views, merges later), so a
+   * steady stream is written about once a second while a lone batch still goes out at once.
+   */
+  FLUSH_MIN_INTERVAL_MS: int(1000, 0),
   /** BullMQ lock: a killed worker's jobs are taken over after about this long. */
   WORKER_LOCK_MS: int(30_000, 1000),
 

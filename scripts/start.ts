@@ -14,6 +14,7 @@ import { queryEndpointFile } from '../workers/query-endpoint.js';
 import { startLocalRedis, type LocalRedis } from './local-redis.js';
 import { removePipelineInfo, writePipelineInfo } from './pipeline-info.js';
 import { runDemo } from '../demo/run.js';
+import { ingestNodeFlags } from '../ingest/node-flags.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
@@ -38,7 +39,8 @@ let stopping = false;
 
 function launch(name: 'worker' | 'ingest'): ChildProcess {
   const entry = name === 'worker' ? 'workers/main.ts' : 'ingest/server.ts';
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
+  const flags = name === 'ingest' ? ingestNodeFlags : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(root, entry)], {
     cwd: root,
     env: { ...env, OBS_PARENT_PID: String(process.pid) },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { configKeys } from '../config/env.js';
 import { datasourceProvisioning, grafanaClickHouse, grafanaPaths } from '../dashboards/provisioning.js';
 import { clickhousePluginId } from '../dashboards/clickhouse-query.js';
+import { ingestNodeFlags } from '../ingest/node-flags.js';
 
 /**
  * docker-compose.yml cannot run here (no Docker), so this checks it against the code: the
@@ -71,9 +72,18 @@ describe('docker-compose.yml', () => {
   it('runs ClickHouse, Redis, Grafana, ingest and workers, pinned', () => {
     expect(Object.keys(services).sort()).toEqual(['clickhouse', 'grafana', 'ingest', 'redis', 'workers']);
     for (const name of ['clickhouse', 'redis', 'grafana']) expect(services[name]!.image).toMatch(/:\d+\.\d+/);
-    expect(services.ingest!.command).toEqual(['node', 'dist/ingest/server.js']);
+    expect(services.ingest!.command).toEqual(['node', ...ingestNodeFlags, 'dist/ingest/server.js']);
     expect(services.workers!.command).toEqual(['node', 'dist/workers/main.js']);
     for (const name of ours) expect(services[name]!.build).toBe('.');
+  });
+
+  it('ingest gets the same Node flags from npm, the image and both compose files', () => {
+    const flags = ingestNodeFlags.join(' ');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.ingest).toBe(`tsx ${flags} ingest/server.ts`);
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toContain(`CMD ${JSON.stringify(['node', ...ingestNodeFlags, 'dist/ingest/server.js']).replace(/,/g, ', ')}`);
+    const cluster = parseYaml(readFileSync(join(root, 'docker-compose.cluster.yml'), 'utf8')) as { services: Record<string, Service> };
+    expect(cluster.services.ingest!.command).toEqual(['node', ...ingestNodeFlags, 'dist/ingest/server.js']);
   });
 
   it.each(ours)('%s sets only variables config/env.ts knows', (name) => {

@@ -15,6 +15,8 @@ export interface BatchWriterOptions {
   maxRows: number;
   maxWaitMs: number;
   idleMs: number;
+  /** Least time between two idle flushes of a table (the engine's cost is per insert); capped at maxWaitMs. */
+  minIntervalMs?: number;
   /** The worker's concurrency: when we hold that many jobs no more can arrive, so flush. */
   concurrency: number;
   /** True when this worker still holds the BullMQ lock of every job (checked before each insert). */
@@ -36,6 +38,8 @@ interface TableBuffer {
   rows: number;
   firstAt: number;
   lastAt: number;
+  /** when the last flush of this table started */
+  lastFlushAt: number;
   flushing: boolean;
   timer?: NodeJS.Timeout;
 }
@@ -97,7 +101,7 @@ export class BatchWriter {
     const { table } = recordKinds[job.data.kind];
     let buf = this.buffers.get(table);
     if (!buf) {
-      buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, flushing: false };
+      buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, lastFlushAt: 0, flushing: false };
       this.buffers.set(table, buf);
     }
     this.held++;
@@ -140,22 +144,25 @@ export class BatchWriter {
     clearTimeout(buf.timer);
     if (buf.flushing || buf.entries.length === 0) return;
     const now = Date.now();
+    // an idle flush waits for the table's minimum interval; the other reasons do not
+    const idleAt = Math.max(buf.lastAt + this.o.idleMs, buf.lastFlushAt + Math.min(this.o.minIntervalMs ?? 0, this.o.maxWaitMs));
     const due =
       this.draining ||
       buf.rows >= this.o.maxRows ||
       this.held >= this.o.concurrency ||
       now - buf.firstAt >= this.o.maxWaitMs ||
-      now - buf.lastAt >= this.o.idleMs;
+      now >= idleAt;
     if (due) {
       void this.flush(buf);
       return;
     }
-    const wait = Math.min(buf.firstAt + this.o.maxWaitMs, buf.lastAt + this.o.idleMs) - now;
+    const wait = Math.min(buf.firstAt + this.o.maxWaitMs, idleAt) - now;
     buf.timer = setTimeout(() => this.maybeFlush(buf), Math.max(1, wait));
   }
 
   private async flush(buf: TableBuffer): Promise<void> {
     buf.flushing = true;
+    buf.lastFlushAt = Date.now();
     const entries = buf.entries.splice(0, buf.entries.length);
     buf.rows = 0;
     const jobs = entries.map((e) => e.job);

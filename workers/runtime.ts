@@ -89,6 +89,7 @@ export async function startWorkerRuntime(
     maxRows: config.FLUSH_MAX_ROWS,
     maxWaitMs: config.FLUSH_MAX_WAIT_MS,
     idleMs: config.FLUSH_IDLE_MS,
+    minIntervalMs: config.FLUSH_MIN_INTERVAL_MS,
     concurrency: config.WORKER_CONCURRENCY,
     locksHeld: async (jobs) => {
       const held = jobs.filter((j) => j.token !== undefined);
