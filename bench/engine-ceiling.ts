@@ -26,6 +26,14 @@ export interface EngineCeiling {
   workerPathRowsPerSecond: number;
   clientObjectsRowsPerSecond: number;
   engineRunsRowsPerSecond: number[];
+  /** CPU the engine used per 1,000 rows in the raw runs (this process, all its threads; median) */
+  engineCpuMsPer1k: number;
+  /**
+   * The same raw insert in the block size a pipeline at a few thousand records/s actually writes:
+   * each insert has a fixed cost (parts, materialized views, the merges they cause), so the
+   * engine's rate and CPU per row depend on block size.
+   */
+  smallBlocks?: { blockRows: number; rowsPerSecond: number; cpuMsPer1k: number };
   workerPathRunsRowsPerSecond: number[];
   clientObjectsRunsRowsPerSecond: number[];
 }
@@ -56,6 +64,7 @@ export async function measureEngineCeiling(o: {
   database: string;
   rowsByTable: Map<string, (Row & { batch_id: string })[]>;
   blockRows: number;
+  smallBlockRows?: number;
   rowsPerRun: number;
   repetitions: number;
   progress: Progress;
@@ -73,25 +82,37 @@ export async function measureEngineCeiling(o: {
   }));
   const writer = new ClickHouseWriter({ client: o.engine.client, database: o.database, logger: pino({ level: 'silent' }), signal: new AbortController().signal });
 
-  const engineRuns: number[] = [];
-  const workerRuns: number[] = [];
-  const clientRuns: number[] = [];
-  for (let rep = 0; rep < o.repetitions; rep++) {
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const rawRun = async (blocks: typeof payloads, label: string) => {
     let rows = 0;
     let ms = 0;
-    for (const p of payloads) {
+    const cpu0 = cpuMs();
+    for (const p of blocks) {
       for (const b of p.blocks) {
         const t = performance.now();
         await o.engine.connection.chdb.rawInsert({ table: `${o.database}.${p.table}`, values: b.bytes, format: 'JSONEachRow', settings: insertSettings(randomUUID()) });
         ms += performance.now() - t;
         rows += b.rows;
-        o.progress.update(`engine raw insert, run ${rep + 1}/${o.repetitions}: ${rows} rows`);
+        o.progress.update(`${label}: ${rows} rows`);
       }
     }
-    engineRuns.push(rows / (ms / 1000));
+    return { rowsPerSecond: rows / (ms / 1000), cpuMsPer1k: ((cpuMs() - cpu0) / rows) * 1000 };
+  };
 
-    rows = 0;
-    ms = 0;
+  const engineRuns: number[] = [];
+  const engineCpu: number[] = [];
+  const workerRuns: number[] = [];
+  const clientRuns: number[] = [];
+  for (let rep = 0; rep < o.repetitions; rep++) {
+    const raw = await rawRun(payloads, `engine raw insert, run ${rep + 1}/${o.repetitions}`);
+    engineRuns.push(raw.rowsPerSecond);
+    engineCpu.push(raw.cpuMsPer1k);
+
+    let rows = 0;
+    let ms = 0;
     for (const p of plan) {
       for (const block of p.blocks) {
         const tagged: TaggedRow[] = block.map(({ batch_id, ...row }, index) => ({ row, batchId: batch_id, jobId: 'ceiling', index }));
@@ -117,8 +138,24 @@ export async function measureEngineCeiling(o: {
     }
     clientRuns.push(rows / (ms / 1000));
   }
+  let smallBlocks: EngineCeiling['smallBlocks'];
+  if (o.smallBlockRows) {
+    // fewer rows: at small blocks the run is slow, and the rate is what matters
+    const small = [...o.rowsByTable].map(([table, rows]) => ({
+      table,
+      blocks: blocksOf(rows, o.smallBlockRows!, Math.ceil((o.rowsPerRun * rows.length) / total / 4)).map((b) => ({
+        rows: b.length,
+        bytes: Buffer.from(b.map((r) => JSON.stringify(r)).join('\n') + '\n'),
+      })),
+    }));
+    const runs = [];
+    for (let rep = 0; rep < o.repetitions; rep++) runs.push(await rawRun(small, `engine raw insert, ${o.smallBlockRows}-row blocks, run ${rep + 1}/${o.repetitions}`));
+    smallBlocks = { blockRows: o.smallBlockRows, rowsPerSecond: round(median(runs.map((r) => r.rowsPerSecond))), cpuMsPer1k: round(median(runs.map((r) => r.cpuMsPer1k))) };
+  }
   await o.engine.client.command({ query: `DROP DATABASE IF EXISTS ${o.database} SYNC` });
   return {
+    engineCpuMsPer1k: round(median(engineCpu)),
+    ...(smallBlocks ? { smallBlocks } : {}),
     blockRows: o.blockRows,
     rowsPerRun: payloads.reduce((n, p) => n + p.blocks.reduce((m, b) => m + b.rows, 0), 0),
     repetitions: o.repetitions,

@@ -17,7 +17,7 @@ export interface BenchOptions {
   /** the producer middleware's added latency: `runs` measurements of `requests` requests each */
   middleware: { requests: number; runs: number };
   e2e: { startRecordsPerSecond: number; growth: number; maxSteps: number; stepMs: number; halfRateMs: number; maxInFlight: number; drainTimeoutMs: number };
-  engine: { blockRows: number; rowsPerRun: number; repetitions: number };
+  engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number };
   queries: { sizes: number[]; repetitions: number };
 }
 
@@ -45,7 +45,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         express: { durationMs: 2000, connections: 32 },
         middleware: { requests: 4000, runs: 3 },
         e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, stepMs: 3000, halfRateMs: 4000, maxInFlight: 64, drainTimeoutMs: 20_000 },
-        engine: { blockRows: 10_000, rowsPerRun: 60_000, repetitions: 2 },
+        engine: { blockRows: 10_000, smallBlockRows: 2_000, rowsPerRun: 60_000, repetitions: 2 },
         queries: { sizes: [100_000], repetitions: 5 },
       }
     : {
@@ -55,7 +55,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         express: { durationMs: 10_000, connections: 64 },
         middleware: { requests: 20_000, runs: 5 },
         e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, stepMs: 15_000, halfRateMs: 30_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
-        engine: { blockRows: 50_000, rowsPerRun: 1_000_000, repetitions: 3 },
+        engine: { blockRows: 50_000, smallBlockRows: 5_000, rowsPerRun: 1_000_000, repetitions: 3 },
         queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
       };
   if (sizes) options.queries.sizes = sizes.split(',').map(Number);

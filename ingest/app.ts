@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { recordKinds, kindNames, type RecordKind, type Row } from '../schema/records.js';
+import { safeParseFast } from '../schema/fast-parse.js';
 import type { BatchJob } from '../queue/jobs.js';
 import { ApiError, sendError } from './errors.js';
 import { parseRecords } from './body.js';
@@ -206,7 +207,7 @@ export function createIngestApp(deps: IngestDeps) {
     let dropped = 0;
     let stageRejected = 0;
     records.forEach((record, index) => {
-      const parsed = schema.safeParse(record);
+      const parsed = safeParseFast(schema, record);
       if (parsed.success) {
         const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
         if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));

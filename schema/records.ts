@@ -41,9 +41,23 @@ export function jsonDepth(value: unknown): number {
 
 /** Free-form JSON (error bodies, webhook payloads) with bounded depth and size. */
 export const jsonLimits = { maxDepth: 16, responseBodyBytes: 64 * 1024, payloadBytes: 256 * 1024 } as const;
+/**
+ * JSON text of a free-form value. The size check and the row mapping both need it, for the same
+ * (validated, then unchanged) object: it is computed once per object.
+ */
+const jsonTextOf = new WeakMap<object, string>();
+function jsonText(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? '';
+  let text = jsonTextOf.get(v);
+  if (text === undefined) {
+    text = JSON.stringify(v);
+    jsonTextOf.set(v, text);
+  }
+  return text;
+}
 function jsonIssue(v: unknown, maxBytes: number): string | null {
   if (jsonDepth(v) > jsonLimits.maxDepth) return `nested deeper than ${jsonLimits.maxDepth} levels`;
-  if (Buffer.byteLength(JSON.stringify(v) ?? '') > maxBytes) return `larger than ${maxBytes} bytes as JSON`;
+  if (Buffer.byteLength(jsonText(v)) > maxBytes) return `larger than ${maxBytes} bytes as JSON`;
   return null;
 }
 const boundedJson = <T extends z.ZodType>(schema: T, maxBytes: number) =>
@@ -126,7 +140,7 @@ export function chTime(ms: number): string {
   return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
 }
 
-const json = (v: unknown) => (v === undefined ? '' : JSON.stringify(v));
+const json = (v: unknown) => (v === undefined ? '' : jsonText(v));
 
 /** Row shapes: the columns of the raw tables (batch_id and ingested_at are added by the pipeline). */
 export function requestLogRow(r: RequestLog) {

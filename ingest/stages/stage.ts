@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { safeParseFast } from '../../schema/fast-parse.js';
 import type { LinkState, RecordKind, RequestLog, WebhookAttempt } from '../../schema/records.js';
 
 /**
@@ -84,7 +85,7 @@ export function runStages(
   }
   if (changes.length === 0) return { outcome: 'keep', record: current };
   // A changed record must still be one the tables accept.
-  const checked = schema.safeParse(current);
+  const checked = safeParseFast(schema, current);
   if (checked.success) return { outcome: 'keep', record: checked.data };
   for (const [name, out] of changes) {
     const r = changes.length === 1 ? checked : schema.safeParse(out);
