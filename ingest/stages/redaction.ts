@@ -87,40 +87,49 @@ interface Pattern {
 
 /**
  * Cheap facts about a string, gathered in one pass. Every pattern needs one of them, and most
- * strings (route names, messages, ids) have none, so most strings cost one scan and no regex.
+ * strings (route names, messages, hex ids) have none, so most strings cost one scan and no regex.
  */
 interface Clues {
   at: boolean;
   /** a 'b' or 'B': where a Bearer token could start */
   b: boolean;
-  /** digits in the string, counted up to 11 */
-  digits: number;
+  /** longest run of consecutive digits (CURP and RFC hold six) */
+  digitRun: number;
+  /** most digits in one stretch of digits and ' ', '.', '-', '/' (card, CPF, CNPJ and CLABE hold 11 or more) */
+  numberRun: number;
 }
 function cluesOf(s: string): Clues {
   let at = false;
   let b = false;
-  let digits = 0;
+  let digitRun = 0;
+  let numberRun = 0;
+  let run = 0;
+  let number = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 48 && c <= 57) {
-      if (digits < 11) digits++;
-    } else if (c === 64) at = true;
+      if (++run > digitRun) digitRun = run;
+      if (++number > numberRun) numberRun = number;
+      continue;
+    }
+    run = 0;
+    if (c !== 32 && c !== 45 && c !== 46 && c !== 47) number = 0;
+    if (c === 64) at = true;
     else if (c === 66 || c === 98) b = true;
   }
-  return { at, b, digits };
+  return { at, b, digitRun, numberRun };
 }
 
 // Order matters: the more specific (longer) identifiers first, so a CLABE is not read as a card.
 const patterns: Pattern[] = [
   { name: 'bearer', re: /\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, needs: (c) => c.b },
   { name: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, needs: (c) => c.at },
-  // CURP and RFC hold six digits; the numeric identifiers at least eleven
-  { name: 'curp', re: /\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b/g, needs: (c) => c.digits >= 6 },
-  { name: 'rfc', re: /\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b/g, needs: (c) => c.digits >= 6 },
-  { name: 'clabe', re: /\b\d{18}\b/g, valid: clabeValid, needs: (c) => c.digits >= 11 },
-  { name: 'cnpj', re: /\b\d{2}\.?\d{3}\.?\d{3}\/?\d{4}-?\d{2}\b/g, valid: cnpjValid, needs: (c) => c.digits >= 11 },
-  { name: 'cpf', re: /\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b/g, valid: cpfValid, needs: (c) => c.digits >= 11 },
-  { name: 'card', re: /\b\d(?:[ -]?\d){12,18}\b/g, valid: luhnValid, needs: (c) => c.digits >= 11 },
+  { name: 'curp', re: /\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b/g, needs: (c) => c.digitRun >= 6 },
+  { name: 'rfc', re: /\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b/g, needs: (c) => c.digitRun >= 6 },
+  { name: 'clabe', re: /\b\d{18}\b/g, valid: clabeValid, needs: (c) => c.numberRun >= 11 },
+  { name: 'cnpj', re: /\b\d{2}\.?\d{3}\.?\d{3}\/?\d{4}-?\d{2}\b/g, valid: cnpjValid, needs: (c) => c.numberRun >= 11 },
+  { name: 'cpf', re: /\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b/g, valid: cpfValid, needs: (c) => c.numberRun >= 11 },
+  { name: 'card', re: /\b\d(?:[ -]?\d){12,18}\b/g, valid: luhnValid, needs: (c) => c.numberRun >= 11 },
 ];
 
 export function createRedactor(o: RedactionOptions) {
