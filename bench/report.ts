@@ -1,6 +1,7 @@
 import type { ExpressCeiling } from './express-ceiling.js';
 import type { EngineCeiling } from './engine-ceiling.js';
 import type { EndToEndResult } from './end-to-end.js';
+import type { QueueCapResult } from './queue-cap.js';
 import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
 import { ratio, round } from './stats.js';
@@ -18,6 +19,7 @@ export interface BenchReport {
   middleware?: { runs: number; requests: number; addedP50Ms: number; addedP99Ms: number; perRun: { addedP50Ms: number; addedP99Ms: number }[] };
   engine?: EngineCeiling;
   endToEnd?: EndToEndResult;
+  queueCap?: QueueCapResult;
   queries?: QuerySuite[];
   /** set when a phase failed: the figures above are those of the phases that finished */
   error?: string;
@@ -98,9 +100,17 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     }
     rows.push({ figure: 'peak RSS over the run (incl. saturation) ingest / worker', value: `${x.peakRssOverRunMiB.ingest} / ${x.peakRssOverRunMiB.worker}`, unit: 'MiB' });
     rows.push({ figure: 'half rate: Redis used memory max', value: h.redisUsedMemoryMiB.max, unit: 'MiB' });
-    if (x.redisAtQueueCapMiB !== undefined) {
-      rows.push({ figure: `Redis at the queue cap (${x.queueMaxJobs} jobs x ${x.redisPerQueuedJobKiB} KiB)`, value: x.redisAtQueueCapMiB, unit: 'MiB (projected)', target: 'bounded by the cap' });
-    }
+  }
+  const c = r.queueCap;
+  if (c) {
+    rows.push({
+      figure: `Redis with the worker paused until 429 (QUEUE_MAX_BYTES ${c.capBytesMiB} MiB)`,
+      value: `${c.redisMaxMiB} (${c.acceptedRecords} records queued)`,
+      unit: 'MiB',
+      target: 'bounded by the cap',
+      meetsTarget: c.backpressure429 > 0 && c.overshootMiB <= 0.1 * c.capBytesMiB,
+    });
+    rows.push({ figure: 'that backlog drained by the worker alone', value: c.drainRecordsPerSecond, unit: `records/s${c.allLanded ? '' : ' (NOT all landed)'}`, ...(r.engine ? { ratioToCeiling: ratio(c.drainRecordsPerSecond, r.engine.engineRowsPerSecond), ceiling: 'engine raw insert' } : {}) });
   }
   for (const q of r.queries ?? []) {
     const over = q.queries.filter((t) => !t.name.startsWith('alert /') && t.p95Ms >= 150).length;

@@ -5,6 +5,7 @@ import { repoRoot } from './child-process.js';
 import { measureEngineCeiling } from './engine-ceiling.js';
 import { openEngine } from './engine.js';
 import { runEndToEnd } from './end-to-end.js';
+import { measureQueueCap } from './queue-cap.js';
 import { measureExpressCeiling } from './express-ceiling.js';
 import { loadAverageNow, machineInfo } from './machine.js';
 import { parseOptions } from './options.js';
@@ -72,9 +73,15 @@ async function main() {
       progress.start('end to end', 'starting redis-server, ingest and worker');
       const profileDir = options.profile ? join(outDir, `profiles-${stamp}`) : undefined;
       if (profileDir) mkdirSync(profileDir, { recursive: true });
-      const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env: options.pipelineEnv, cpuProfileDir: profileDir });
+      // quick: a small byte cap, so the queue-cap phase fills it in seconds
+      const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(48 * 2 ** 20) } : {}), ...options.pipelineEnv };
+      const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
+        progress.start('queue cap', 'pausing the worker');
+        partial.queueCap = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });
+        const c = partial.queueCap;
+        progress.done(`queue cap: Redis ${c.redisMaxMiB} MiB at most with QUEUE_MAX_BYTES ${c.capBytesMiB} MiB; backlog of ${c.acceptedRecords} records drained at ${c.drainRecordsPerSecond}/s`);
       } finally {
         progress.start('end to end', 'stopping the pipeline');
         await pipeline.stop();

@@ -29,6 +29,12 @@ describe('npm run bench -- --quick', () => {
       expect(e2e.sustainedRecordsPerSecond).toBeGreaterThan(0);
       expect(e2e.atHalfRate.freshnessMs!.batches).toBeGreaterThan(0);
       expect(Number.isFinite(e2e.atHalfRate.ingestLatencyMs.p99)).toBe(true);
+      // the queue cap holds: 429 once Redis is at QUEUE_MAX_BYTES, and the backlog all lands
+      const cap = report.queueCap!;
+      expect(cap.backpressure429).toBeGreaterThan(0);
+      expect(cap.acceptedRecords).toBeGreaterThan(0);
+      expect(cap.redisMaxMiB).toBeLessThanOrEqual(cap.capBytesMiB * 1.1);
+      expect(cap.allLanded).toBe(true);
       const queries = report.queries![0]!;
       expect(queries.queries.length).toBeGreaterThan(20);
       for (const q of queries.queries) expect(Number.isFinite(q.p95Ms), q.name).toBe(true);
