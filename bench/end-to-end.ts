@@ -246,12 +246,13 @@ export async function runEndToEnd(o: {
   halfRateMs: number;
   maxInFlight: number;
   drainTimeoutMs: number;
+  fixedRecordsPerSecond?: number;
   progress: Progress;
 }): Promise<EndToEndResult> {
   const steps: StepResult[] = [];
   const redisBaseline = (await o.pipeline.redisMemoryBytes()).used;
   let rate = o.startRecordsPerSecond;
-  for (let i = 0; i < o.maxSteps; i++) {
+  for (let i = 0; i < (o.fixedRecordsPerSecond ? 0 : o.maxSteps); i++) {
     const step = await runStep({ ...o, recordsPerSecond: rate, durationMs: o.stepMs, measureFreshness: false, label: `end to end, step ${i + 1} at ${Math.round(rate)}/s` });
     steps.push(step);
     o.progress.done(
@@ -262,7 +263,9 @@ export async function runEndToEnd(o: {
   }
   const kept = steps.filter((s) => s.keptUp);
   const failed = steps.find((s) => !s.keptUp);
-  const sustained = kept.length ? Math.max(...kept.map((s) => s.visibleRecordsPerSecond)) : (failed?.visibleRecordsPerSecond ?? 0);
+  const sustained = o.fixedRecordsPerSecond
+    ? 2 * o.fixedRecordsPerSecond
+    : kept.length ? Math.max(...kept.map((s) => s.visibleRecordsPerSecond)) : (failed?.visibleRecordsPerSecond ?? 0);
 
   const atHalfRate = await runStep({ ...o, recordsPerSecond: sustained / 2, durationMs: o.halfRateMs, measureFreshness: true, label: 'end to end at half the sustained rate' });
   o.progress.done(`half rate: ${atHalfRate.acceptedRecordsPerSecond}/s, ingest p99 ${atHalfRate.ingestLatencyMs.p99} ms, freshness p99 ${atHalfRate.freshnessMs?.p99} ms`);

@@ -16,7 +16,17 @@ export interface BenchOptions {
   express: { durationMs: number; connections: number };
   /** the producer middleware's added latency: `runs` measurements of `requests` requests each */
   middleware: { requests: number; runs: number };
-  e2e: { startRecordsPerSecond: number; growth: number; maxSteps: number; stepMs: number; halfRateMs: number; maxInFlight: number; drainTimeoutMs: number };
+  e2e: {
+    startRecordsPerSecond: number;
+    growth: number;
+    maxSteps: number;
+    stepMs: number;
+    halfRateMs: number;
+    maxInFlight: number;
+    drainTimeoutMs: number;
+    /** `--rate=N`: skip the ramp and measure one 'half rate' step at N records/s (knob experiments) */
+    fixedRecordsPerSecond?: number;
+  };
   engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number };
   queries: { sizes: number[]; repetitions: number };
 }
@@ -59,5 +69,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
       };
   if (sizes) options.queries.sizes = sizes.split(',').map(Number);
+  const rate = argv.find((a) => a.startsWith('--rate='))?.slice('--rate='.length);
+  if (rate) options.e2e.fixedRecordsPerSecond = Number(rate);
   return options;
 }

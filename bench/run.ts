@@ -78,10 +78,12 @@ async function main() {
       const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
-        progress.start('queue cap', 'pausing the worker');
-        partial.queueCap = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });
-        const c = partial.queueCap;
-        progress.done(`queue cap: Redis ${c.redisMaxMiB} MiB at most with QUEUE_MAX_BYTES ${c.capBytesMiB} MiB; backlog of ${c.acceptedRecords} records drained at ${c.drainRecordsPerSecond}/s`);
+        if (!options.e2e.fixedRecordsPerSecond) {
+          progress.start('queue cap', 'pausing the worker');
+          const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });
+          partial.queueCap = c;
+          progress.done(`queue cap: Redis ${c.redisMaxMiB} MiB at most with QUEUE_MAX_BYTES ${c.capBytesMiB} MiB; backlog of ${c.acceptedRecords} records drained at ${c.drainRecordsPerSecond}/s`);
+        }
       } finally {
         progress.start('end to end', 'stopping the pipeline');
         await pipeline.stop();
