@@ -45,6 +45,9 @@ export async function startPipeline(o: { dir: string; env?: Record<string, strin
     PORT: String(port),
     HOST: '127.0.0.1',
     QUERY_PORT: '0',
+    // any free port: a bench must not collide with a pipeline (or another bench) on this machine
+    INGEST_ADMIN_PORT: '0',
+    WORKER_ADMIN_PORT: '0',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
     ...o.env,
