@@ -74,7 +74,7 @@ async function main() {
       const profileDir = options.profile ? join(outDir, `profiles-${stamp}`) : undefined;
       if (profileDir) mkdirSync(profileDir, { recursive: true });
       // quick: a small byte cap, so the queue-cap phase fills it in seconds
-      const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(48 * 2 ** 20) } : {}), ...options.pipelineEnv };
+      const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(64 * 2 ** 20) } : {}), ...options.pipelineEnv };
       const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });

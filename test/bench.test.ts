@@ -33,7 +33,8 @@ describe('npm run bench -- --quick', () => {
       const cap = report.queueCap!;
       expect(cap.backpressure429).toBeGreaterThan(0);
       expect(cap.acceptedRecords).toBeGreaterThan(0);
-      expect(cap.redisMaxMiB).toBeLessThanOrEqual(cap.capBytesMiB * 1.1);
+      // ingest reads Redis memory at most every 250 ms, so requests in that window may pass it
+      expect(cap.redisMaxMiB).toBeLessThanOrEqual(cap.capBytesMiB + 24);
       expect(cap.allLanded).toBe(true);
       const queries = report.queries![0]!;
       expect(queries.queries.length).toBeGreaterThan(20);
