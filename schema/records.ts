@@ -26,17 +26,29 @@ const timestamp = z
 
 const id = (max = 128) => z.string().min(1).max(max);
 
-/** Nesting depth of a JSON value (a scalar is 0). Iterative: hostile input cannot blow the stack. */
-export function jsonDepth(value: unknown): number {
+/**
+ * Nesting depth of a JSON value (a scalar is 0), counted up to `limit + 1`: the caller only needs to
+ * know whether it is over the limit, and stopping there bounds the recursion, so hostile input
+ * cannot blow the stack. No allocation per node: this runs on every payload and error body.
+ */
+export function jsonDepth(value: unknown, limit: number = jsonLimits.maxDepth): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (limit < 0) return 1;
   let max = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length) {
-    const [v, d] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (d + 1 > max) max = d + 1;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  if (Array.isArray(value)) {
+    for (const child of value) {
+      const d = jsonDepth(child, limit - 1);
+      if (d > max) max = d;
+      if (max > limit) break;
+    }
+  } else {
+    for (const key in value) {
+      const d = jsonDepth((value as Record<string, unknown>)[key], limit - 1);
+      if (d > max) max = d;
+      if (max > limit) break;
+    }
   }
-  return max;
+  return max + 1;
 }
 
 /** Free-form JSON (error bodies, webhook payloads) with bounded depth and size. */

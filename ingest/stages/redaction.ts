@@ -27,6 +27,19 @@ export const defaultSensitiveKeys = [
 ] as const;
 
 const normaliseKey = (k: string) => k.toLowerCase().replace(/[_\-\s]/g, '');
+/** Payload keys repeat from record to record: remember whether each is sensitive (bounded). */
+function keyCheck(keys: ReadonlySet<string>): (k: string) => boolean {
+  const seen = new Map<string, boolean>();
+  return (k) => {
+    let sensitive = seen.get(k);
+    if (sensitive === undefined) {
+      sensitive = keys.has(normaliseKey(k));
+      if (seen.size >= 10_000) seen.clear();
+      seen.set(k, sensitive);
+    }
+    return sensitive;
+  };
+}
 
 const digits = (s: string) => s.replace(/\D/g, '');
 
@@ -91,8 +104,8 @@ interface Pattern {
  */
 interface Clues {
   at: boolean;
-  /** a 'b' or 'B': where a Bearer token could start */
-  b: boolean;
+  /** the word "bearer" in any case */
+  bearer: boolean;
   /** longest run of consecutive digits (CURP and RFC hold six) */
   digitRun: number;
   /** most digits in one stretch of digits and ' ', '.', '-', '/' (card, CPF, CNPJ and CLABE hold 11 or more) */
@@ -117,12 +130,12 @@ function cluesOf(s: string): Clues {
     if (c === 64) at = true;
     else if (c === 66 || c === 98) b = true;
   }
-  return { at, b, digitRun, numberRun };
+  return { at, bearer: b && /bearer/i.test(s), digitRun, numberRun };
 }
 
 // Order matters: the more specific (longer) identifiers first, so a CLABE is not read as a card.
 const patterns: Pattern[] = [
-  { name: 'bearer', re: /\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, needs: (c) => c.b },
+  { name: 'bearer', re: /\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, needs: (c) => c.bearer },
   { name: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, needs: (c) => c.at },
   { name: 'curp', re: /\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b/g, needs: (c) => c.digitRun >= 6 },
   { name: 'rfc', re: /\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b/g, needs: (c) => c.digitRun >= 6 },
@@ -134,6 +147,7 @@ const patterns: Pattern[] = [
 
 export function createRedactor(o: RedactionOptions) {
   const keys = new Set([...defaultSensitiveKeys, ...(o.extraKeys ?? []).map(normaliseKey)]);
+  const sensitiveKey = keyCheck(keys);
   if (o.mode === 'hash' && !o.hashKey) throw new Error('redaction mode "hash" needs a key (REDACTION_HASH_KEY)');
   const replace = (kind: string, value: string) =>
     o.mode === 'hash' ? `[${kind}:${createHmac('sha256', o.hashKey!).update(value).digest('hex').slice(0, 12)}]` : `[redacted:${kind}]`;
@@ -148,22 +162,37 @@ export function createRedactor(o: RedactionOptions) {
     return out;
   };
 
-  /** The value itself (same reference) when nothing in it is sensitive, so unchanged records skip re-validation. */
+  /**
+   * The value itself (same reference) when nothing in it is sensitive, so unchanged records skip
+   * re-validation; a copy is made only from the first change on (payloads are mostly clean).
+   */
   const value = (v: unknown): unknown => {
     if (typeof v === 'string') return text(v);
     if (Array.isArray(v)) {
-      const out = v.map(value);
-      return out.some((x, i) => x !== v[i]) ? out : v;
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const next = value(v[i]);
+        if (out) out.push(next);
+        else if (next !== v[i]) out = [...v.slice(0, i), next];
+      }
+      return out ?? v;
     }
     if (v !== null && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      let changed = false;
-      for (const [k, child] of Object.entries(v)) {
-        const next = keys.has(normaliseKey(k)) && child !== null && child !== '' ? replace('secret', typeof child === 'string' ? child : JSON.stringify(child)) : value(child);
-        if (next !== child) changed = true;
-        out[k] = next;
+      const o = v as Record<string, unknown>;
+      const ks = Object.keys(o);
+      let out: Record<string, unknown> | undefined;
+      for (let i = 0; i < ks.length; i++) {
+        const k = ks[i]!;
+        const child = o[k];
+        const next = sensitiveKey(k) && child !== null && child !== '' ? replace('secret', typeof child === 'string' ? child : JSON.stringify(child)) : value(child);
+        if (out) out[k] = next;
+        else if (next !== child) {
+          out = {};
+          for (let j = 0; j < i; j++) out[ks[j]!] = o[ks[j]!];
+          out[k] = next;
+        }
       }
-      return changed ? out : v;
+      return out ?? v;
     }
     return v;
   };
@@ -173,7 +202,7 @@ export function createRedactor(o: RedactionOptions) {
     if (!u.includes('?')) return text(u);
     try {
       const parsed = new URL(u);
-      for (const [k, v] of parsed.searchParams) if (keys.has(normaliseKey(k))) parsed.searchParams.set(k, replace('secret', v));
+      for (const [k, v] of parsed.searchParams) if (sensitiveKey(k)) parsed.searchParams.set(k, replace('secret', v));
       return text(parsed.toString());
     } catch {
       return text(u);
