@@ -1,5 +1,6 @@
 import { httpAgent, paced, post } from './http-load.js';
 import { loadAverageNow, processCpuSeconds, processMemoryMiB } from './machine.js';
+import type { BenchOptions } from './options.js';
 import type { RunningPipeline } from './pipeline-processes.js';
 import type { Progress } from './progress.js';
 import { percentile, round } from './stats.js';
@@ -235,20 +236,9 @@ export interface EndToEndResult {
   peakRssOverRunMiB: { ingest: number; worker: number };
 }
 
-export async function runEndToEnd(o: {
-  pipeline: RunningPipeline;
-  pool: TrafficPool;
-  batchSize: number;
-  startRecordsPerSecond: number;
-  growth: number;
-  maxSteps: number;
-  stepMs: number;
-  halfRateMs: number;
-  maxInFlight: number;
-  drainTimeoutMs: number;
-  fixedRecordsPerSecond?: number;
-  progress: Progress;
-}): Promise<EndToEndResult> {
+export async function runEndToEnd(
+  o: BenchOptions['e2e'] & { pipeline: RunningPipeline; pool: TrafficPool; batchSize: number; progress: Progress },
+): Promise<EndToEndResult> {
   const steps: StepResult[] = [];
   const redisBaseline = (await o.pipeline.redisMemoryBytes()).used;
   let rate = o.startRecordsPerSecond;
