@@ -26,6 +26,8 @@ export interface QuerySuite {
   queries: QueryTiming[];
   slowest: QueryTiming;
   alertEvaluation: QueryTiming;
+  /** how long the engine took to finish merging the generated data before the timings */
+  merges?: { waitedSeconds: number; activeParts: number; settled: boolean };
 }
 
 const DURATIONS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };

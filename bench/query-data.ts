@@ -129,3 +129,25 @@ FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM n
   const [n] = await (await o.client.query({ query: `SELECT count() AS n FROM ${db}.request_logs`, format: 'JSONEachRow' })).json<{ n: string }>();
   if (Number(n?.n) !== o.requestLogs) throw new Error(`generated ${n?.n} request logs, expected ${o.requestLogs}`);
 }
+
+/**
+ * Waits until the engine has no merge running in the database (twice in a row), up to a limit.
+ * The data set is inserted in a burst just before the queries; timing them while the engine still
+ * merges that burst would measure the merge, not the dashboards. A live system has merged data
+ * older than a few minutes; its new parts are small. (In the runs so far the merges were done
+ * within a second of the last insert.)
+ */
+export async function waitForMerges(o: { client: ClickHouseClient; database: string; timeoutMs: number; progress: Progress }): Promise<{ waitedSeconds: number; activeParts: number; settled: boolean }> {
+  const started = Date.now();
+  const one = async <T>(query: string) => ((await (await o.client.query({ query, format: 'JSONEachRow' })).json<T>())[0])!;
+  let quiet = 0;
+  while (Date.now() - started < o.timeoutMs) {
+    const { n } = await one<{ n: string | number }>(`SELECT count() AS n FROM system.merges WHERE database = '${o.database}'`);
+    quiet = Number(n) === 0 ? quiet + 1 : 0;
+    if (quiet >= 2) break;
+    o.progress.update(`waiting for the engine to merge the new data (${n} merges running, ${Math.round((Date.now() - started) / 1000)} s)`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const { parts } = await one<{ parts: string | number }>(`SELECT count() AS parts FROM system.parts WHERE database = '${o.database}' AND active`);
+  return { waitedSeconds: Math.round((Date.now() - started) / 100) / 10, activeParts: Number(parts), settled: quiet >= 2 };
+}

@@ -11,7 +11,7 @@ import { loadAverageNow, machineInfo } from './machine.js';
 import { parseOptions } from './options.js';
 import { startPipeline } from './pipeline-processes.js';
 import { Progress } from './progress.js';
-import { entityOf, generateQueryData, requestIdOf } from './query-data.js';
+import { entityOf, generateQueryData, requestIdOf, waitForMerges } from './query-data.js';
 import { runQuerySuite } from './query-bench.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
 import { buildTrafficPool } from './traffic-pool.js';
@@ -109,6 +109,7 @@ async function main() {
             progress.start(`queries at ${size} request logs`, 'generating data');
             await generateQueryData({ client: engine.client, database, requestLogs: size, existing, nowMs, days: 8, progress });
             existing = size;
+            const merges = await waitForMerges({ client: engine.client, database, timeoutMs: 180_000, progress });
             const suite = await runQuerySuite({
               client: engine.client,
               database,
@@ -118,7 +119,7 @@ async function main() {
               lookups: await entityOf(engine.client, database, requestIdOf(Math.floor(size / 2))),
               progress,
             });
-            partial.queries.push(suite);
+            partial.queries.push({ ...suite, merges });
             progress.done(`queries at ${size}: slowest dashboard p95 ${suite.slowest.p95Ms} ms (${suite.slowest.name}), alert evaluation p95 ${suite.alertEvaluation.p95Ms} ms`);
           }
         }
