@@ -66,7 +66,12 @@ async function stopStaleRedis(pidFile: string): Promise<void> {
   }
 }
 
-export async function startLocalRedis(opts: { dir: string; port?: number }): Promise<LocalRedis> {
+/**
+ * `detached`: its own process group, so a Ctrl-C in the terminal (SIGINT to the whole foreground
+ * group) does not stop Redis before the worker has written and completed what it holds; the
+ * caller stops it last.
+ */
+export async function startLocalRedis(opts: { dir: string; port?: number; detached?: boolean }): Promise<LocalRedis> {
   ensureRedisServerInstalled();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
@@ -88,7 +93,7 @@ export async function startLocalRedis(opts: { dir: string; port?: number }): Pro
       '--daemonize', 'no',
       '--pidfile', join(dir, 'redis.pid'),
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: opts.detached ?? false },
   );
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;

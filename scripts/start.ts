@@ -27,7 +27,7 @@ mkdirSync(dataRoot, { recursive: true });
 
 let redis: LocalRedis | undefined;
 if (!env.REDIS_URL) {
-  redis = await startLocalRedis({ dir: join(dataRoot, 'redis'), port: Number(env.LOCAL_REDIS_PORT ?? 0) || undefined });
+  redis = await startLocalRedis({ dir: join(dataRoot, 'redis'), port: Number(env.LOCAL_REDIS_PORT ?? 0) || undefined, detached: true });
   env.REDIS_URL = redis.url;
   say(`private redis-server on ${redis.url} (AOF on, noeviction; data in ${join(dataRoot, 'redis')})`);
 }
@@ -93,15 +93,21 @@ async function shutdown(signal: string) {
   stopping = true;
   say(`${signal}: stopping demo, ingest, then worker (it writes what it holds)`);
   await demo?.stop();
-  const stop = async (name: string) => {
+  const stop = async (name: string, graceMs: number) => {
     const child = children.get(name);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    // bounded: a job it has not completed stays queued and is written (once) on the next start
+    const timer = setTimeout(() => {
+      say(`${name} still running after ${graceMs / 1000} s; killing it (what it held stays queued)`);
+      child.kill('SIGKILL');
+    }, graceMs);
     await exited;
+    clearTimeout(timer);
   };
-  await stop('ingest');
-  await stop('worker');
+  await stop('ingest', 15_000);
+  await stop('worker', 60_000);
   await redis?.stop();
   removePipelineInfo(config.CLICKHOUSE_DATA_DIR);
   say('stopped');
