@@ -7,6 +7,12 @@ import { AlertEvaluator, type NotificationJob } from './evaluator.js';
 import { sendToAlertmanager, sendWebhook } from './notifiers.js';
 import { ruleFromConfig, type ErrorRateRule } from './rule.js';
 
+/** When a job scheduler's job was due (its id is `repeat:<scheduler>:<millis>`); now if unknown. */
+export function scheduledAt(jobId: string | undefined, now = Date.now()): number {
+  const millis = Number(jobId?.slice(jobId.lastIndexOf(':') + 1));
+  return Number.isFinite(millis) && millis > 0 ? millis : now;
+}
+
 /** The evaluation ticks (one repeatable job) and the deliveries, each on its own queue. */
 export const ALERTS_QUEUE = 'alerts';
 export const ALERT_NOTIFICATIONS_QUEUE = 'alert-notifications';
@@ -99,8 +105,10 @@ export async function startAlerting(o: AlertingOptions): Promise<AlertingRuntime
     });
     evaluations = new Worker(
       ALERTS_QUEUE,
-      // The tick this run belongs to, so every worker agrees on the evaluation times.
-      async () => evaluator.evaluateAt(Math.floor(Date.now() / intervalMs) * intervalMs),
+      // The tick this run belongs to, so every worker agrees on the evaluation times: the time it was
+      // scheduled for (a scheduler's job id ends with it), not when it ran. A tick that runs late
+      // under load still evaluates its own time, so none is skipped and `for` counts whole ticks.
+      async (job) => evaluator.evaluateAt(Math.floor(scheduledAt(job.id) / intervalMs) * intervalMs),
       { connection: workerRedis(config.REDIS_URL), prefix, concurrency: 1 },
     );
     evaluations.on('failed', (_job, err) => logger.error({ err: err.message }, 'alert evaluation failed; the next tick retries'));
