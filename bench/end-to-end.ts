@@ -229,10 +229,6 @@ export interface EndToEndResult {
   /** the visible rate of the first step that did not keep up (the pipeline's saturated throughput) */
   saturatedRecordsPerSecond?: number;
   atHalfRate: StepResult;
-  /** Redis bytes per queued job (from the deepest queue seen) and what QUEUE_MAX_JOBS of them would take */
-  redisPerQueuedJobKiB?: number;
-  redisAtQueueCapMiB?: number;
-  queueMaxJobs: number;
   peakRssOverRunMiB: { ingest: number; worker: number };
 }
 
@@ -240,7 +236,6 @@ export async function runEndToEnd(
   o: BenchOptions['e2e'] & { pipeline: RunningPipeline; pool: TrafficPool; batchSize: number; progress: Progress },
 ): Promise<EndToEndResult> {
   const steps: StepResult[] = [];
-  const redisBaseline = (await o.pipeline.redisMemoryBytes()).used;
   let rate = o.startRecordsPerSecond;
   for (let i = 0; i < (o.fixedRecordsPerSecond ? 0 : o.maxSteps); i++) {
     const step = await runStep({ ...o, recordsPerSecond: rate, durationMs: o.stepMs, measureFreshness: false, label: `end to end, step ${i + 1} at ${Math.round(rate)}/s` });
@@ -260,10 +255,6 @@ export async function runEndToEnd(
   const atHalfRate = await runStep({ ...o, recordsPerSecond: sustained / 2, durationMs: o.halfRateMs, measureFreshness: true, label: 'end to end at half the sustained rate' });
   o.progress.done(`half rate: ${atHalfRate.acceptedRecordsPerSecond}/s, ingest p99 ${atHalfRate.ingestLatencyMs.p99} ms, freshness p99 ${atHalfRate.freshnessMs?.p99} ms`);
 
-  // Redis per queued job, from the step with the deepest queue.
-  const deepest = [...steps, atHalfRate].reduce((a, b) => (b.queueDepthJobs.max > a.queueDepthJobs.max ? b : a));
-  const perJob = deepest.queueDepthJobs.max >= 20 ? ((deepest.redisUsedMemoryMiB.max * 2 ** 20 - redisBaseline) / deepest.queueDepthJobs.max) : undefined;
-  const cap = o.pipeline.config.QUEUE_MAX_JOBS;
   const hwm = (pid: number) => round(processMemoryMiB(pid)?.peak ?? Number.NaN);
   return {
     batchSize: o.batchSize,
@@ -272,8 +263,6 @@ export async function runEndToEnd(
     sustainedRecordsPerSecond: round(sustained),
     ...(failed ? { saturatedRecordsPerSecond: failed.visibleRecordsPerSecond } : {}),
     atHalfRate,
-    ...(perJob !== undefined ? { redisPerQueuedJobKiB: round(perJob / 1024), redisAtQueueCapMiB: round((redisBaseline + perJob * cap) / 2 ** 20) } : {}),
-    queueMaxJobs: cap,
     peakRssOverRunMiB: { ingest: hwm(o.pipeline.ingest.pid!), worker: hwm(o.pipeline.worker.pid!) },
   };
 }
