@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import type { Row } from '../schema/records.js';
-import { ClickHouseWriter, type TaggedRow } from '../workers/clickhouse-writer.js';
+import { kindNames, recordKinds, type Row } from '../schema/records.js';
+import { encodeJob, jobRows } from '../queue/job-rows.js';
+import type { BatchJob } from '../queue/jobs.js';
+import { ClickHouseWriter, joinBlocks } from '../workers/clickhouse-writer.js';
 import type { BenchEngine } from './engine.js';
 import type { Progress } from './progress.js';
 import { median, round } from './stats.js';
@@ -11,8 +13,9 @@ import { median, round } from './stats.js';
  * included), with nothing in front of it: no HTTP, no queue. Two figures:
  *  - engine: pre-serialised JSONEachRow bytes handed to the engine (chdb rawInsert), timed alone;
  *    this is the ceiling the end-to-end rate is compared with;
- *  - worker insert path: the same rows through ClickHouseWriter.insertOnce, i.e. the worker's own
- *    serialisation on top of the engine;
+ *  - worker insert path: the same rows queued as jobs of JOB_ROWS rows (ingest's encoding, done
+ *    before timing), then joined into one block and inserted by ClickHouseWriter.insertOnce, i.e.
+ *    the worker's own work on top of the engine;
  *  - client objects: the rows as objects through @clickhouse/client's insert (what the worker did
  *    before it serialised itself; kept so every run shows that optimisation's before/after).
  * Blocks of `blockRows` rows per insert (the worker's FLUSH_MAX_ROWS), one table after another,
@@ -45,6 +48,9 @@ const insertSettings = (token: string) => ({
   input_format_skip_unknown_fields: 0,
   date_time_input_format: 'basic',
 }) as const;
+
+/** Rows per job in the worker-path runs: the simulator's batch size. */
+const JOB_ROWS = 500;
 
 function blocksOf<T>(rows: T[], size: number, minRows: number): T[][] {
   const out: T[][] = [];
@@ -80,6 +86,18 @@ export async function measureEngineCeiling(o: {
     table: p.table,
     blocks: p.blocks.map((b) => ({ rows: b.length, bytes: Buffer.from(b.map((r) => JSON.stringify(r)).join('\n') + '\n') })),
   }));
+  const kindOf = (table: string) => kindNames.find((k) => recordKinds[k].table === table)!;
+  const jobPlan = plan.map((p) => ({
+    table: p.table,
+    blocks: p.blocks.map((b) => {
+      const jobs: BatchJob[] = [];
+      for (let i = 0; i < b.length; i += JOB_ROWS) {
+        const rows = b.slice(i, i + JOB_ROWS).map(({ batch_id: _, ...row }) => row as Row);
+        jobs.push(encodeJob(kindOf(p.table), b[i]!.batch_id, 0, rows));
+      }
+      return { rows: b.length, jobs };
+    }),
+  }));
   const writer = new ClickHouseWriter({ client: o.engine.client, database: o.database, logger: pino({ level: 'silent' }), signal: new AbortController().signal });
 
   const cpuMs = () => {
@@ -113,13 +131,12 @@ export async function measureEngineCeiling(o: {
 
     let rows = 0;
     let ms = 0;
-    for (const p of plan) {
+    for (const p of jobPlan) {
       for (const block of p.blocks) {
-        const tagged: TaggedRow[] = block.map(({ batch_id, ...row }, index) => ({ row, batchId: batch_id, jobId: 'ceiling', index }));
         const t = performance.now();
-        await writer.insertOnce(p.table, tagged, randomUUID());
+        await writer.insertOnce(p.table, joinBlocks(block.jobs.map((j) => jobRows(j))), randomUUID());
         ms += performance.now() - t;
-        rows += block.length;
+        rows += block.rows;
         o.progress.update(`worker insert path, run ${rep + 1}/${o.repetitions}: ${rows} rows`);
       }
     }

@@ -7,6 +7,7 @@ import type { Config } from '../config/env.js';
 import { recordKinds, kindNames, type RecordKind, type Row } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
 import type { BatchJob } from '../queue/jobs.js';
+import { encodeJob } from '../queue/job-rows.js';
 import { ApiError, sendError } from './errors.js';
 import { parseRecords } from './body.js';
 import { ApiKeys } from './auth.js';
@@ -259,7 +260,7 @@ export function createIngestApp(deps: IngestDeps) {
     // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
     const written = idemKey !== undefined && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
     if (!written) {
-      const job: BatchJob = { v: 1, kind, batch_id: batchId, received_at: Date.now(), rows };
+      const job: BatchJob = encodeJob(kind, batchId, Date.now(), rows);
       await redisCall(queue.add(kind, job, { jobId: batchId }), 'enqueue');
       depth.value += 1;
     }

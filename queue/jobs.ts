@@ -5,8 +5,8 @@ import type { RecordKind, Row } from '../schema/records.js';
 export const QUEUE_NAME = 'ingest';
 
 /**
- * One job per accepted HTTP batch. Versioned: a new field must be optional so a worker of
- * either version can read jobs queued by the other during a rolling deploy.
+ * One job per accepted HTTP batch. Versioned: within a version a new field must be optional; a new
+ * version is read by workers before any ingest writes it, so upgrade workers first (docs/schema.md, "Upgrading").
  */
 export interface BatchJobV1 {
   v: 1;
@@ -16,7 +16,19 @@ export interface BatchJobV1 {
   received_at: number;
   rows: Row[];
 }
-export type BatchJob = BatchJobV1;
+/** Since v2 ingest writes the rows once as the insert's own text (queue/job-rows.ts); workers read both. */
+export interface BatchJobV2 {
+  v: 2;
+  kind: RecordKind;
+  batch_id: string;
+  received_at: number;
+  /** the insert's column list, batch_id last */
+  columns: string[];
+  /** JSONCompactEachRow: one JSON array per row in `columns` order, joined by '\n' */
+  rows: string;
+  count: number;
+}
+export type BatchJob = BatchJobV1 | BatchJobV2;
 
 export const defaultJobOptions: JobsOptions = {
   // The worker retries ClickHouse writes itself; these attempts only cover a crash loop.

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../lib/logger.js';
 import { startIngest, type IngestRuntime } from '../ingest/runtime.js';
 import { QUEUE_NAME, type BatchJob } from '../queue/jobs.js';
+import { jobRecords } from '../queue/job-rows.js';
 import { freePort } from '../scripts/local-redis.js';
 import { testConfig } from './helpers/pipeline.js';
 import type { Config } from '../config/env.js';
@@ -42,7 +43,7 @@ async function post(path: string, body: string, headers: Record<string, string> 
 
 const queued = async () => {
   const jobs = await queue.getJobs(['wait', 'active', 'delayed', 'prioritized']);
-  return jobs.map((j) => j.data);
+  return jobs.map((j) => ({ ...j.data, records: jobRecords(j.data) }));
 };
 
 beforeAll(async () => {
@@ -68,9 +69,17 @@ describe('ingest contract', () => {
     const jobs = await queued();
     expect(jobs.length).toBe(before + 1);
     const job = jobs.find((j) => j.batch_id === r.json.batch_id)!;
-    expect(job).toMatchObject({ v: 1, kind: 'logs' });
+    expect(job).toMatchObject({ v: 2, kind: 'logs', count: 2 });
+    // the insert's own text: one JSON array per row in column order, the batch id last
+    if (job.v !== 2) throw new Error('ingest queued a v1 job');
+    const lines = job.rows.split('\n');
+    expect(lines).toHaveLength(2);
+    expect(job.columns.at(-1)).toBe('batch_id');
+    expect(JSON.parse(lines[1]!)).toHaveLength(job.columns.length);
+    expect(JSON.parse(lines[1]!)[job.columns.indexOf('request_id')]).toBe('a2');
+    expect(JSON.parse(lines[1]!).at(-1)).toBe(r.json.batch_id);
     // -03:00 offset normalised to UTC
-    expect(job.rows[0]).toMatchObject({ request_id: 'a1', timestamp: '2026-11-20 13:00:00.000', source: 'api' });
+    expect(job.records[0]).toMatchObject({ request_id: 'a1', timestamp: '2026-11-20 13:00:00.000', source: 'api' });
   });
 
   it('drops successful response bodies before queueing and keeps error bodies', async () => {
@@ -84,8 +93,8 @@ describe('ingest contract', () => {
     );
     expect(r.status).toBe(202);
     const job = (await queued()).find((j) => j.batch_id === r.json.batch_id)!;
-    const ok = job.rows.find((x) => x.request_id === 'ok')!;
-    const err = job.rows.find((x) => x.request_id === 'err')!;
+    const ok = job.records.find((x) => x.request_id === 'ok')!;
+    const err = job.records.find((x) => x.request_id === 'err')!;
     expect(ok.response_body).toBe('');
     expect(JSON.stringify(job)).not.toContain('1234');
     expect(JSON.parse(String(err.response_body))).toEqual(body);
@@ -100,7 +109,7 @@ describe('ingest contract', () => {
     expect(r.status).toBe(202);
     expect(r.json.accepted).toBe(2);
     const job = (await queued()).find((j) => j.batch_id === r.json.batch_id)!;
-    expect(job.rows[0]!.timestamp).toBe('2026-11-20 00:00:00.000');
+    expect(job.records[0]!.timestamp).toBe('2026-11-20 00:00:00.000');
   });
 
   it('answers 207 with the index and path of each invalid record and queues the valid ones', async () => {
@@ -115,7 +124,7 @@ describe('ingest contract', () => {
     expect(rejected[0]!.errors.map((e) => e.path)).toEqual(['status_code']);
     expect(rejected[1]!.errors.map((e) => e.path).sort()).toEqual(['method', 'request_id']);
     const job = (await queued()).find((j) => j.batch_id === r.json.batch_id)!;
-    expect(job.rows).toHaveLength(2);
+    expect(job.records).toHaveLength(2);
   });
 
   it('answers 400 validation_error when no record is valid, and queues nothing', async () => {
@@ -199,7 +208,7 @@ describe('ingest contract', () => {
     expect(second.status).toBe(202);
     expect(second.json).toEqual(first.json);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
-    const jobs = (await queued()).filter((j) => j.rows.some((r) => r.request_id === 'idem-1'));
+    const jobs = (await queued()).filter((j) => j.records.some((r) => r.request_id === 'idem-1'));
     expect(jobs).toHaveLength(1);
     // the same key with another body is a producer bug: 409, nothing queued
     const other = await post('/v1/logs', JSON.stringify([log()]), { 'Idempotency-Key': 'key-123' });

@@ -7,6 +7,7 @@ import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { listDeadLetters, replayDeadLetters } from '../workers/dead-letters.js';
 import { requestLogRow, requestLogSchema, type Row } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
+import { encodeJob } from '../queue/job-rows.js';
 
 let p: TestPipeline;
 beforeAll(async () => {
@@ -26,7 +27,9 @@ describe('a poison record', () => {
     // Ingest validation keeps such rows out; a job from an older producer or a bug can still carry one.
     const rows: Row[] = Array.from({ length: 9 }, (_, i) => validRow(`ok-${i}`));
     rows.splice(4, 0, { ...validRow('poison'), status_code: 'abc' });
-    const poisonJob: BatchJob = { v: 1, kind: 'logs', batch_id: 'batch-poison', received_at: Date.now(), rows };
+    // The poison job is in ingest's format (v2); its neighbour in the v1 format a queue from before
+    // the upgrade (or a replay) holds: both share one flush.
+    const poisonJob: BatchJob = encodeJob('logs', 'batch-poison', Date.now(), rows);
     const neighbour: BatchJob = { v: 1, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), rows: [validRow('n-1'), validRow('n-2')] };
     await p.worker.queue.add('logs', poisonJob, { jobId: 'poison-job' });
     await p.worker.queue.add('logs', neighbour, { jobId: 'neighbour-job' });

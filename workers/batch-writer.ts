@@ -3,7 +3,8 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { recordKinds } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
-import { isDataError, type ClickHouseWriter, type TaggedRow } from './clickhouse-writer.js';
+import { jobRows, type JobRows } from '../queue/job-rows.js';
+import { isDataError, joinBlocks, type Block, type ClickHouseWriter } from './clickhouse-writer.js';
 import { FlushManifests, SPLIT } from './flush-manifests.js';
 
 export interface BatchWriterOptions {
@@ -25,12 +26,14 @@ export interface BatchWriterOptions {
 
 interface Entry {
   job: Job<BatchJob>;
+  rows: JobRows;
   /** The BullMQ lock token this worker holds the job with. */
   token?: string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
+/** Jobs buffered for one insert: same table and same column list (a deploy may change the columns). */
 interface TableBuffer {
   table: string;
   kind: string;
@@ -54,14 +57,10 @@ export interface WriteStats {
   lastFlushRows: number;
 }
 
-/** Rows of jobs in a fixed order (job id, then position): the same jobs always make the same block. */
-function tagRows(jobs: Job<BatchJob>[]): TaggedRow[] {
-  const sorted = [...jobs].sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
-  const out: TaggedRow[] = [];
-  for (const job of sorted) {
-    job.data.rows.forEach((row, index) => out.push({ row, batchId: job.data.batch_id, jobId: job.id!, index }));
-  }
-  return out;
+/** The rows of jobs in a fixed order (by job id): the same jobs always make the same block. */
+function blockOf(jobs: { id: string; rows: JobRows }[]): Block {
+  const sorted = [...jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return joinBlocks(sorted.map((j) => j.rows));
 }
 
 /**
@@ -99,18 +98,20 @@ export class BatchWriter {
     // A producer retry that raced the first attempt's completion may have queued the batch again.
     if (await this.o.manifests.batchWritten(job.data.batch_id)) return;
     const { table } = recordKinds[job.data.kind];
-    let buf = this.buffers.get(table);
+    const rows = jobRows(job.data);
+    const key = `${table}(${rows.columns.join(',')})`;
+    let buf = this.buffers.get(key);
     if (!buf) {
       buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, lastFlushAt: 0, flushing: false };
-      this.buffers.set(table, buf);
+      this.buffers.set(key, buf);
     }
     this.held++;
     return new Promise<void>((resolve, reject) => {
       const now = Date.now();
       if (buf.entries.length === 0) buf.firstAt = now;
       buf.lastAt = now;
-      buf.entries.push({ job, token, resolve, reject });
-      buf.rows += job.data.rows.length;
+      buf.entries.push({ job, rows, token, resolve, reject });
+      buf.rows += rows.count;
       this.maybeFlush(buf);
     }).finally(() => this.held--);
   }
@@ -176,9 +177,9 @@ export class BatchWriter {
       if (!(await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds }))) {
         throw new Error('some of these jobs belong to another flush (this worker lost their lock); leaving them to it');
       }
-      const rows = tagRows(jobs);
+      const block = blockOf(entries.map((e) => ({ id: e.job.id!, rows: e.rows })));
       try {
-        await this.o.writer.insertDurably(buf.table, rows, flushId);
+        await this.o.writer.insertDurably(buf.table, block, flushId);
       } catch (err) {
         if (!isDataError(err)) throw err;
         this.o.logger.warn({ table: buf.table, jobs: jobs.length, err: (err as Error).message }, 'batch refused; isolating bad records');
@@ -187,7 +188,7 @@ export class BatchWriter {
         return;
       }
       await this.o.manifests.markDone(flushId, jobs.map((j) => j.data.batch_id));
-      this.count(rows.length, jobs.length);
+      this.count(block.count, jobs.length);
       this.awaitingCompletion.set(flushId, { remaining: new Set(jobIds), all: jobIds });
       for (const id of jobIds) this.flushOfJob.set(id, flushId);
       for (const e of entries) e.resolve();
@@ -212,9 +213,9 @@ export class BatchWriter {
         if (members.length !== ids.length) {
           this.o.logger.error({ flushId, expected: ids.length, found: members.length }, 'flush members missing on recovery');
         }
-        const rows = tagRows(members);
+        const block = blockOf(members.map((m) => ({ id: m.id!, rows: jobRows(m.data) })));
         try {
-          await this.o.writer.insertDurably(table, rows, flushId);
+          await this.o.writer.insertDurably(table, block, flushId);
         } catch (err) {
           if (!isDataError(err)) throw err;
           // Each member then writes itself alone (see below, and SPLIT in process()).
@@ -223,8 +224,8 @@ export class BatchWriter {
         }
         await this.o.manifests.markDone(flushId, members.map((m) => m.data.batch_id));
         this.stats.recoveredFlushes++;
-        this.count(rows.length, members.length);
-        this.o.logger.info({ flushId, jobs: members.length, rows: rows.length }, 'recovered an interrupted flush');
+        this.count(block.count, members.length);
+        this.o.logger.info({ flushId, jobs: members.length, rows: block.count }, 'recovered an interrupted flush');
       })().finally(() => this.recoveries.delete(flushId));
       this.recoveries.set(flushId, running);
     }
@@ -238,12 +239,12 @@ export class BatchWriter {
   /** Writes one job on its own, isolating and dead-lettering rows ClickHouse refuses. */
   private async writeAlone(job: Job<BatchJob>): Promise<void> {
     const { table } = recordKinds[job.data.kind];
-    const rows = tagRows([job]);
-    const dead = await this.o.writer.writeIsolating(table, job.data.kind, job.id!, rows);
+    const rows = jobRows(job.data);
+    const dead = await this.o.writer.writeIsolating(table, job.data.kind, { id: job.id!, batchId: job.data.batch_id }, rows);
     await this.o.manifests.markBatchesWritten([job.data.batch_id]);
     this.stats.isolatedJobs++;
     this.stats.deadLettered += dead;
-    this.count(rows.length - dead, 1);
+    this.count(rows.count - dead, 1);
   }
 
   private count(rows: number, jobs: number) {

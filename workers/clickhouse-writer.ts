@@ -1,6 +1,9 @@
 import { parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from 'pino';
-import { chTime, type Row } from '../schema/records.js';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { chTime } from '../schema/records.js';
+import { lineToRow } from '../queue/job-rows.js';
 
 /**
  * ClickHouse error codes that mean "this data can never be written" (parse and type errors).
@@ -58,16 +61,32 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-/** One row tagged with the batch it came from and where it sits in its job. */
-export interface TaggedRow {
-  row: Row;
-  batchId: string;
-  jobId: string;
-  index: number;
+/** Rows to insert as one block: JSONCompactEachRow text in `columns` order (queue/job-rows.ts). */
+export interface Block {
+  columns: string[];
+  /** rows joined by '\n', no trailing newline */
+  text: string;
+  count: number;
 }
 
-/** The embedded engine's raw insert: a JSONEachRow Buffer handed to the engine as is (chdb's `.chdb.rawInsert`). */
-type RawInsert = (params: { table: string; values: Buffer; format: 'JSONEachRow'; settings: Record<string, string | number> }) => Promise<unknown>;
+/** Concatenates blocks with the same columns; the same blocks in the same order give the same bytes. */
+export function joinBlocks(blocks: Block[]): Block {
+  const parts = blocks.filter((b) => b.count > 0);
+  return {
+    columns: parts[0]?.columns ?? blocks[0]?.columns ?? [],
+    text: parts.map((b) => b.text).join('\n'),
+    count: parts.reduce((n, b) => n + b.count, 0),
+  };
+}
+
+/** The embedded engine's raw insert: the text handed to the engine as is (chdb's `.chdb.rawInsert`). */
+type RawInsert = (params: {
+  table: string;
+  columns: string[];
+  values: Buffer;
+  format: 'JSONCompactEachRow';
+  settings: Record<string, string | number>;
+}) => Promise<unknown>;
 
 /**
  * When the client wraps the embedded engine (clickhouse/client.ts injects a chdb connection), its
@@ -80,23 +99,7 @@ function embeddedRawInsert(client: ClickHouseClient): RawInsert | undefined {
   return typeof chdb?.rawInsert === 'function' ? chdb.rawInsert.bind(chdb) : undefined;
 }
 
-/** JSONEachRow for the rows, batch_id appended to each object; the same rows always give the same bytes. */
-export function jsonEachRow(rows: TaggedRow[]): Buffer {
-  const lines = new Array<string>(rows.length + 1);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    if ('batch_id' in r.row) {
-      // a row that carries its own batch_id column (dead_letters): the tag wins, as with a spread
-      lines[i] = JSON.stringify({ ...r.row, batch_id: r.batchId });
-      continue;
-    }
-    const json = JSON.stringify(r.row);
-    const batchId = `"batch_id":${JSON.stringify(r.batchId)}}`;
-    lines[i] = json.length > 2 ? `${json.slice(0, -1)},${batchId}` : `{${batchId}`;
-  }
-  lines[rows.length] = '';
-  return Buffer.from(lines.join('\n'));
-}
+const identifier = (name: string) => `\`${name.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 
 /** The raw insert's errors carry ClickHouse's text; give them the client's {code, type} shape so isDataError applies. */
 function asClickHouseError(err: unknown): unknown {
@@ -121,11 +124,8 @@ export class ClickHouseWriter {
   }
 
   /** Inserts once, throwing the ClickHouse error as is. */
-  async insertOnce(table: string, rows: TaggedRow[], token: string): Promise<void> {
+  async insertOnce(table: string, block: Block, token: string): Promise<void> {
     const t0 = performance.now();
-    // Every setting is sent on every insert: client.insert on the embedded connection applies
-    // settings with SET, which persists on its session, so nothing may be left to a previous
-    // insert. (The raw insert puts them in the INSERT's own SETTINGS clause.)
     const settings = {
       insert_deduplicate: 1,
       insert_deduplication_token: token,
@@ -133,28 +133,32 @@ export class ClickHouseWriter {
       input_format_skip_unknown_fields: 0,
       date_time_input_format: 'basic',
     } as const;
+    const values = Buffer.from(`${block.text}\n`);
     if (this.rawInsert) {
       try {
-        await this.rawInsert({ table: `${this.opts.database}.${table}`, values: jsonEachRow(rows), format: 'JSONEachRow', settings });
+        await this.rawInsert({ table: `${this.opts.database}.${table}`, columns: block.columns, values, format: 'JSONCompactEachRow', settings });
       } catch (err) {
         throw asClickHouseError(err);
       }
     } else {
-      await this.opts.client.insert({
-        table: `${this.opts.database}.${table}`,
-        values: rows.map((r) => ({ ...r.row, batch_id: r.batchId })),
-        format: 'JSONEachRow',
+      // The text is already the body the server parses: exec sends it as is, with no client-side
+      // serialisation (client.insert would want one value per row to stringify again).
+      const result = await this.opts.client.exec({
+        query: `INSERT INTO ${identifier(this.opts.database)}.${identifier(table)} (${block.columns.map(identifier).join(', ')}) FORMAT JSONCompactEachRow`,
+        values: Readable.from([values]),
         clickhouse_settings: settings,
       });
+      result.stream.resume();
+      await finished(result.stream);
     }
-    this.opts.onInsert?.(table, rows.length, (performance.now() - t0) / 1000);
+    this.opts.onInsert?.(table, block.count, (performance.now() - t0) / 1000);
   }
 
   /** Retries transient failures with capped backoff until it succeeds, fails on data, or shuts down. */
-  async insertDurably(table: string, rows: TaggedRow[], token: string): Promise<void> {
+  async insertDurably(table: string, block: Block, token: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.insertOnce(table, rows, token);
+        await this.insertOnce(table, block, token);
         return;
       } catch (err) {
         if (isDataError(err)) throw err;
@@ -176,17 +180,18 @@ export class ClickHouseWriter {
    * ones stand alone, writes the rest, and dead-letters each bad row. Tokens derive from the job
    * id and row range, so a re-run after a crash repeats exactly the same blocks.
    */
-  async writeIsolating(table: string, kind: string, jobId: string, rows: TaggedRow[]): Promise<number> {
+  async writeIsolating(table: string, kind: string, job: { id: string; batchId: string }, rows: Block): Promise<number> {
+    const lines = rows.count === 0 ? [] : rows.text.split('\n');
     let deadLettered = 0;
     const visit = async (from: number, to: number): Promise<void> => {
-      const slice = rows.slice(from, to);
+      const slice = lines.slice(from, to);
       try {
-        await this.insertDurably(table, slice, `job:${jobId}:${from}-${to}`);
+        await this.insertDurably(table, { columns: rows.columns, text: slice.join('\n'), count: slice.length }, `job:${job.id}:${from}-${to}`);
       } catch (err) {
         if (!isDataError(err)) throw err;
         if (to - from === 1) {
           const e = err as Error & { code?: string; type?: string };
-          await this.deadLetter(kind, table, slice[0]!, `Code: ${e.code} (${e.type ?? 'unknown'}). ${e.message}`);
+          await this.deadLetter(kind, table, job, from, rowText(rows.columns, slice[0]!), `Code: ${e.code} (${e.type ?? 'unknown'}). ${e.message}`);
           deadLettered++;
           return;
         }
@@ -195,25 +200,30 @@ export class ClickHouseWriter {
         await visit(mid, to);
       }
     };
-    await visit(0, rows.length);
+    await visit(0, lines.length);
     return deadLettered;
   }
 
-  private async deadLetter(kind: string, table: string, r: TaggedRow, error: string): Promise<void> {
-    const id = `${r.jobId}:${r.index}`;
-    this.opts.logger.error({ table, batch_id: r.batchId, id, error }, 'record dead-lettered');
+  private async deadLetter(kind: string, table: string, job: { id: string; batchId: string }, index: number, row: string, error: string): Promise<void> {
+    const id = `${job.id}:${index}`;
+    this.opts.logger.error({ table, batch_id: job.batchId, id, error }, 'record dead-lettered');
     const now = Date.now();
-    const row = {
-      id,
-      kind,
-      table_name: table,
-      batch_id: r.batchId,
-      row: JSON.stringify(r.row),
-      error: error.slice(0, 4000),
-      failed_at: chTime(now),
-      replayed_at: null,
-      version: now,
-    };
-    await this.insertDurably('dead_letters', [{ row, batchId: r.batchId, jobId: r.jobId, index: r.index }], `dl:${id}`);
+    const letter = { id, kind, table_name: table, batch_id: job.batchId, row, error: error.slice(0, 4000), failed_at: chTime(now), replayed_at: null, version: now };
+    await this.insertDurably('dead_letters', rowsBlock([letter]), `dl:${id}`);
   }
+}
+
+/** A dead letter keeps the row as the JSON object a replay queues again (the line itself if it is not JSON). */
+function rowText(columns: string[], line: string): string {
+  try {
+    return JSON.stringify(lineToRow(columns, line));
+  } catch {
+    return line;
+  }
+}
+
+/** Row objects with the same keys as one block. */
+export function rowsBlock(rows: Record<string, unknown>[]): Block {
+  const columns = Object.keys(rows[0] ?? {});
+  return { columns, text: rows.map((r) => JSON.stringify(columns.map((c) => r[c] ?? null))).join('\n'), count: rows.length };
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { rawTableTime, rollups, type RawTable } from '../clickhouse/tables.js';
 import type { Row } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
+import { jobRecords } from '../queue/job-rows.js';
 import type { FlushManifests } from './flush-manifests.js';
 
 /**
@@ -49,7 +50,7 @@ export async function repairInterruptedFlushes(o: RepairOptions): Promise<Repair
     const jobs = (await Promise.all(manifest.jobIds.map((id) => o.loadJob(id)))).filter((j): j is Job<BatchJob> => !!j);
     const table = manifest.table as RawTable;
     const time = rawTableTime[table];
-    const rows: (Row & { batch_id: string })[] = jobs.flatMap((j) => j.data.rows.map((r) => ({ ...r, batch_id: j.data.batch_id })));
+    const rows: (Row & { batch_id: string })[] = jobs.flatMap((j) => jobRecords(j.data).map((r) => ({ ...r, batch_id: j.data.batch_id })));
     const batchIds = [...new Set(jobs.map((j) => j.data.batch_id))];
     if (rows.length === 0 || batchIds.length === 0) {
       await o.manifests.dropOpen(flushId);
