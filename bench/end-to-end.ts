@@ -224,9 +224,9 @@ export interface EndToEndResult {
   batchSize: number;
   maxInFlight: number;
   steps: StepResult[];
-  /** the highest visible rate of a step that kept up */
+  /** the highest rate a step kept up with: its visible rate, capped at its accepted rate */
   sustainedRecordsPerSecond: number;
-  /** the visible rate of the first step that did not keep up (the pipeline's saturated throughput) */
+  /** the visible rate of the ramp's first step that did not keep up (the pipeline's saturated throughput) */
   saturatedRecordsPerSecond?: number;
   atHalfRate: StepResult;
   peakRssOverRunMiB: { ingest: number; worker: number };
@@ -246,11 +246,26 @@ export async function runEndToEnd(
     if (!step.keptUp) break;
     rate *= o.growth;
   }
-  const kept = steps.filter((s) => s.keptUp);
   const failed = steps.find((s) => !s.keptUp);
+  // The ramp's steps are `growth` apart, so the limit lies anywhere between the last step that kept
+  // up and the first that did not: bisect (geometrically) to narrow it.
+  let lo = steps.filter((s) => s.keptUp).at(-1)?.offeredRecordsPerSecond;
+  let hi = failed?.offeredRecordsPerSecond;
+  for (let i = 0; lo !== undefined && hi !== undefined && i < o.refineSteps; i++) {
+    const mid = Math.sqrt(lo * hi);
+    const step = await runStep({ ...o, recordsPerSecond: mid, durationMs: o.stepMs, measureFreshness: false, label: `end to end, refining at ${Math.round(mid)}/s` });
+    steps.push(step);
+    o.progress.done(
+      `refine ${i + 1}: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
+    );
+    if (step.keptUp) lo = mid;
+    else hi = mid;
+  }
+  const kept = steps.filter((s) => s.keptUp);
   const sustained = o.fixedRecordsPerSecond
     ? 2 * o.fixedRecordsPerSecond
-    : kept.length ? Math.max(...kept.map((s) => s.visibleRecordsPerSecond)) : (failed?.visibleRecordsPerSecond ?? 0);
+    : // a step's visible rate can include the previous step's backlog draining; never count more than was accepted
+      kept.length ? Math.max(...kept.map((s) => Math.min(s.visibleRecordsPerSecond, s.acceptedRecordsPerSecond))) : (failed?.visibleRecordsPerSecond ?? 0);
 
   const atHalfRate = await runStep({ ...o, recordsPerSecond: sustained / 2, durationMs: o.halfRateMs, measureFreshness: true, label: 'end to end at half the sustained rate' });
   o.progress.done(`half rate: ${atHalfRate.acceptedRecordsPerSecond}/s, ingest p99 ${atHalfRate.ingestLatencyMs.p99} ms, freshness p99 ${atHalfRate.freshnessMs?.p99} ms`);

@@ -20,6 +20,8 @@ export interface BenchOptions {
     startRecordsPerSecond: number;
     growth: number;
     maxSteps: number;
+    /** after the first step that does not keep up, this many steps bisect between it and the last that did */
+    refineSteps: number;
     stepMs: number;
     halfRateMs: number;
     maxInFlight: number;
@@ -54,7 +56,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         poolLogs: 10_000,
         express: { durationMs: 2000, connections: 32 },
         middleware: { requests: 4000, runs: 3 },
-        e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, stepMs: 3000, halfRateMs: 4000, maxInFlight: 64, drainTimeoutMs: 20_000 },
+        e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, refineSteps: 1, stepMs: 3000, halfRateMs: 4000, maxInFlight: 64, drainTimeoutMs: 20_000 },
         engine: { blockRows: 10_000, smallBlockRows: 2_000, rowsPerRun: 60_000, repetitions: 2 },
         queries: { sizes: [100_000], repetitions: 5 },
       }
@@ -64,7 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         poolLogs: 100_000,
         express: { durationMs: 10_000, connections: 64 },
         middleware: { requests: 20_000, runs: 5 },
-        e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, stepMs: 15_000, halfRateMs: 30_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
+        e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, refineSteps: 3, stepMs: 15_000, halfRateMs: 30_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
         engine: { blockRows: 50_000, smallBlockRows: 5_000, rowsPerRun: 1_000_000, repetitions: 3 },
         queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
       };
