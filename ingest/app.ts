@@ -4,16 +4,14 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
-import { recordKinds, kindNames, type RecordKind, type Row } from '../schema/records.js';
-import { safeParseFast } from '../schema/fast-parse.js';
+import { recordKinds, kindNames, type RecordKind } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
-import { encodeJob } from '../queue/job-rows.js';
 import { ApiError, sendError } from './errors.js';
-import { parseRecords } from './body.js';
 import { ApiKeys } from './auth.js';
 import { Idempotency, type StoredResponse } from './idempotency.js';
 import type { IngestMetrics } from './metrics.js';
-import { runStages, type Stage } from './stages.js';
+import type { Stage } from './stages.js';
+import { prepareBatch, type PrepareInput, type Prepared } from './prepare.js';
 
 export interface IngestDeps {
   config: Pick<
@@ -35,11 +33,6 @@ export interface IngestDeps {
   metrics?: IngestMetrics;
   /** Run in order on each valid record before it is queued (ingest/stages.ts). */
   stages?: readonly Stage[];
-}
-
-export interface RejectedRecord {
-  index: number;
-  errors: { path: string; message: string }[];
 }
 
 const REDIS_TIMEOUT_MS = 3000;
@@ -163,20 +156,13 @@ export function createIngestApp(deps: IngestDeps) {
   async function handleBatch(kind: RecordKind, req: Request, res: Response) {
     const apiKeyId = res.locals.apiKeyId as string;
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const records = parseRecords(body, req.get('Content-Type'));
-    if (records.length > config.MAX_RECORDS_PER_REQUEST) {
-      throw new ApiError(
-        'payload_too_large',
-        `at most ${config.MAX_RECORDS_PER_REQUEST} records per request, got ${records.length}`,
-        { limit: config.MAX_RECORDS_PER_REQUEST },
-      );
-    }
-    if (records.length === 0) {
-      throw new ApiError('validation_error', 'the batch holds no records', { errors: [{ path: '', message: 'empty batch' }] });
-    }
+    const idemKey = req.get('Idempotency-Key');
+    const batchId = idemKey !== undefined ? idempotency.batchIdFor(apiKeyId, idemKey) : randomUUID();
+    const input: PrepareInput = { kind, body, contentType: req.get('Content-Type'), apiKeyId, batchId, receivedAt: Date.now() };
+    // Parse, validate and encode first: that needs neither Redis nor the idempotency claim.
+    const prepared = prepareBatch(input, config.MAX_RECORDS_PER_REQUEST, stages);
 
     await redisUp();
-    const idemKey = req.get('Idempotency-Key');
     if (idemKey !== undefined) {
       const replay = await redisCall(idempotency.claim(apiKeyId, idemKey, body), 'idempotency claim');
       if (replay) {
@@ -187,7 +173,7 @@ export function createIngestApp(deps: IngestDeps) {
     }
 
     try {
-      const response = await validateAndEnqueue(kind, records, apiKeyId, idemKey);
+      const response = await enqueue(kind, prepared, batchId, idemKey !== undefined);
       if (idemKey !== undefined) await redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store');
       res.status(response.status).json(response.body);
     } catch (err) {
@@ -196,33 +182,8 @@ export function createIngestApp(deps: IngestDeps) {
     }
   }
 
-  async function validateAndEnqueue(
-    kind: RecordKind,
-    records: unknown[],
-    apiKeyId: string,
-    idemKey: string | undefined,
-  ): Promise<StoredResponse> {
-    const { schema, toRow } = recordKinds[kind];
-    const rows: Row[] = [];
-    const rejected: RejectedRecord[] = [];
-    let dropped = 0;
-    let stageRejected = 0;
-    records.forEach((record, index) => {
-      const parsed = safeParseFast(schema, record);
-      if (parsed.success) {
-        const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
-        if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));
-        else if (staged.outcome === 'reject') {
-          rejected.push({ index, errors: [staged.error] });
-          stageRejected += 1;
-        } else dropped += 1;
-      } else {
-        rejected.push({
-          index,
-          errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-        });
-      }
-    });
+  async function enqueue(kind: RecordKind, prepared: Prepared, batchId: string, idempotent: boolean): Promise<StoredResponse> {
+    const { job, rejected, stageRejected, dropped } = prepared;
     /** Records by outcome, once the batch's fate is known (a 429 or 503 counts none of them). */
     const count = (accepted: number) => {
       const m = deps.metrics?.records;
@@ -237,13 +198,13 @@ export function createIngestApp(deps: IngestDeps) {
       }
     };
     // Every record dropped by a stage on purpose: nothing to queue, nothing for the producer to retry.
-    if (rows.length === 0 && rejected.length === 0 && dropped > 0) {
+    if (!job && rejected.length === 0 && dropped > 0) {
       count(0);
       return { status: 202, body: { accepted: 0, rejected, batch_id: randomUUID() } };
     }
-    if (rows.length === 0) {
+    if (!job) {
       count(0);
-      throw new ApiError('validation_error', `none of the ${records.length} records is valid`, { rejected });
+      throw new ApiError('validation_error', `none of the ${rejected.length + dropped} records is valid`, { rejected });
     }
 
     const [jobs, bytes] = await Promise.all([queueDepth(), redisMemory()]);
@@ -256,18 +217,16 @@ export function createIngestApp(deps: IngestDeps) {
       );
     }
 
-    const batchId = idemKey !== undefined ? idempotency.batchIdFor(apiKeyId, idemKey) : randomUUID();
     // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
-    const written = idemKey !== undefined && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
+    const written = idempotent && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
     if (!written) {
-      const job: BatchJob = encodeJob(kind, batchId, Date.now(), rows);
       await redisCall(queue.add(kind, job, { jobId: batchId }), 'enqueue');
       depth.value += 1;
     }
-    count(rows.length);
+    count(job.count);
     return {
       status: rejected.length ? 207 : 202,
-      body: { accepted: rows.length, rejected, batch_id: batchId },
+      body: { accepted: job.count, rejected, batch_id: batchId },
     };
   }
 

@@ -1,0 +1,72 @@
+import { recordKinds, type RecordKind, type Row } from '../schema/records.js';
+import { safeParseFast } from '../schema/fast-parse.js';
+import type { BatchJobV2 } from '../queue/jobs.js';
+import { encodeJob } from '../queue/job-rows.js';
+import { ApiError } from './errors.js';
+import { parseRecords } from './body.js';
+import { runStages, type Stage } from './stages.js';
+
+/**
+ * A batch's CPU work, from body bytes to the job to queue: parse, validate, run the stages, map to
+ * rows, encode. No I/O: the caller does Redis (idempotency, backpressure, enqueue) afterwards.
+ */
+export interface PrepareInput {
+  kind: RecordKind;
+  body: Uint8Array;
+  contentType: string | undefined;
+  apiKeyId: string;
+  batchId: string;
+  receivedAt: number;
+}
+
+export interface RejectedRecord {
+  index: number;
+  errors: { path: string; message: string }[];
+}
+
+export interface Prepared {
+  /** undefined when no record is left to queue */
+  job?: BatchJobV2;
+  accepted: number;
+  rejected: RejectedRecord[];
+  /** of `rejected`, how many a stage refused (the rest failed validation) */
+  stageRejected: number;
+  dropped: number;
+}
+
+export function prepareBatch(input: PrepareInput, maxRecords: number, stages: readonly Stage[]): Prepared {
+  const { kind, apiKeyId } = input;
+  const body = Buffer.isBuffer(input.body) ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
+  const records = parseRecords(body, input.contentType);
+  if (records.length > maxRecords) {
+    throw new ApiError('payload_too_large', `at most ${maxRecords} records per request, got ${records.length}`, { limit: maxRecords });
+  }
+  if (records.length === 0) {
+    throw new ApiError('validation_error', 'the batch holds no records', { errors: [{ path: '', message: 'empty batch' }] });
+  }
+  const { schema, toRow } = recordKinds[kind];
+  const rows: Row[] = [];
+  const rejected: RejectedRecord[] = [];
+  let dropped = 0;
+  let stageRejected = 0;
+  records.forEach((record, index) => {
+    const parsed = safeParseFast(schema, record);
+    if (parsed.success) {
+      const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
+      if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));
+      else if (staged.outcome === 'reject') {
+        rejected.push({ index, errors: [staged.error] });
+        stageRejected += 1;
+      } else dropped += 1;
+    } else {
+      rejected.push({ index, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+    }
+  });
+  return {
+    ...(rows.length ? { job: encodeJob(kind, input.batchId, input.receivedAt, rows) } : {}),
+    accepted: rows.length,
+    rejected,
+    stageRejected,
+    dropped,
+  };
+}
