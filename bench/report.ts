@@ -59,10 +59,13 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
   }
   const g = r.engine;
   if (g) {
-    rows.push({ figure: `engine raw insert (JSONEachRow, ${g.blockRows}-row blocks)`, value: g.engineRowsPerSecond, unit: 'rows/s', target: 'ceiling' });
+    rows.push({ figure: `engine raw insert (${g.engineFormat}, ${g.blockRows}-row blocks)`, value: g.engineRowsPerSecond, unit: 'rows/s', target: 'ceiling' });
+    for (const [format, rate] of Object.entries(g.engineRowsPerSecondByFormat ?? {})) {
+      if (format !== g.engineFormat) rows.push({ figure: `engine raw insert (${format}, ${g.blockRows}-row blocks)`, value: rate, unit: 'rows/s', ratioToCeiling: ratio(rate, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
+    }
     rows.push({ figure: 'engine CPU per 1k rows at that rate', value: g.engineCpuMsPer1k, unit: 'ms' });
     if (g.smallBlocks) {
-      rows.push({ figure: `engine raw insert, ${g.smallBlocks.blockRows}-row blocks`, value: g.smallBlocks.rowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.smallBlocks.rowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
+      rows.push({ figure: `engine raw insert (JSONCompactEachRow), ${g.smallBlocks.blockRows}-row blocks`, value: g.smallBlocks.rowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.smallBlocks.rowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
       rows.push({ figure: `engine CPU per 1k rows, ${g.smallBlocks.blockRows}-row blocks`, value: g.smallBlocks.cpuMsPer1k, unit: 'ms' });
     }
     rows.push({ figure: 'client insert of row objects (worker path before opt. 1)', value: g.clientObjectsRowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.clientObjectsRowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
