@@ -1,4 +1,5 @@
 import { httpAgent, paced, post } from './http-load.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadAverageNow, processCpuSeconds, processMemoryMiB } from './machine.js';
 import type { BenchOptions } from './options.js';
 import type { RunningPipeline } from './pipeline-processes.js';
@@ -22,6 +23,11 @@ export interface StepResult {
   keptUp: boolean;
   whyNot?: string;
   ingestLatencyMs: { p50: number; p99: number; max: number };
+  /**
+   * How late the load generator's own event loop ran (GC, its own work) during the step: a
+   * response that arrives during such a pause is timed late, so this bounds the measurement error.
+   */
+  loadGeneratorLoopDelayMs: { p99: number; max: number };
   freshnessMs?: { p50: number; p99: number; max: number; batches: number };
   queueDepthJobs: { mean: number; max: number; atEnd: number };
   drainSeconds: number;
@@ -83,6 +89,8 @@ export async function runStep(o: {
 
   const pids = { ingest: p.ingest.pid!, worker: p.worker.pid!, redis: p.redis.process.pid! };
   const cpuBefore = { ingest: processCpuSeconds(pids.ingest), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis), self: process.cpuUsage() };
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const startedAt = Date.now();
   const run = await paced<RequestBody>({
     next: () => {
@@ -106,6 +114,7 @@ export async function runStep(o: {
       o.progress.update(`${o.label}: ${Math.round(o.recordsPerSecond)} records/s offered, ${records} sent, ${inFlight} in flight, queue ${depths[depths.length - 1] ?? 0} jobs`),
   });
   const endedAt = Date.now();
+  loopDelay.disable();
   const busy = (pid: number, before: number) => round((processCpuSeconds(pid) - before) / ((endedAt - startedAt) / 1000));
   const self = process.cpuUsage(cpuBefore.self);
   const cpuCores = {
@@ -176,6 +185,7 @@ export async function runStep(o: {
     keptUp: reasons.length === 0,
     ...(reasons.length ? { whyNot: reasons.join('; ') } : {}),
     ingestLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(percentile(latencies, 100)) },
+    loadGeneratorLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
     ...(freshnessMs ? { freshnessMs } : {}),
     queueDepthJobs: { mean: round(depths.reduce((a, b) => a + b, 0) / Math.max(1, depths.length)), max: Math.max(0, ...depths), atEnd: depthAtEnd },
     drainSeconds: round(drainSeconds),
