@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { kindNames, recordKinds, type Row } from '../schema/records.js';
-import { encodeJob, jobRows } from '../queue/job-rows.js';
+import { compactRows, encodeJob, jobRows } from '../queue/job-rows.js';
 import type { BatchJob } from '../queue/jobs.js';
 import { ClickHouseWriter, joinBlocks } from '../workers/clickhouse-writer.js';
 import type { BenchEngine } from './engine.js';
@@ -63,9 +63,9 @@ interface RawPayload {
 
 /** A block as the bytes a raw insert takes, in either format (compact: values in `columns` order). */
 function encodeBlock(rows: (Row & { batch_id: string })[], format: RawFormat): RawPayload['blocks'][number] {
-  const columns = Object.keys(rows[0] ?? {});
-  const lines = format === 'JSONEachRow' ? rows.map((r) => JSON.stringify(r)) : rows.map((r) => JSON.stringify(columns.map((c) => r[c])));
-  return { rows: rows.length, columns, bytes: Buffer.from(lines.join('\n') + '\n') };
+  const compact = compactRows(rows);
+  const text = format === 'JSONEachRow' ? rows.map((r) => JSON.stringify(r)).join('\n') : compact.text;
+  return { rows: rows.length, columns: compact.columns, bytes: Buffer.from(text + '\n') };
 }
 
 /** Rows per job in the worker-path runs: the simulator's batch size. */

@@ -12,7 +12,7 @@ import { runStages, type Stage } from './stages.js';
  */
 export interface PrepareInput {
   kind: RecordKind;
-  body: Uint8Array;
+  body: Buffer;
   contentType: string | undefined;
   apiKeyId: string;
   batchId: string;
@@ -25,9 +25,8 @@ export interface RejectedRecord {
 }
 
 export interface Prepared {
-  /** undefined when no record is left to queue */
+  /** undefined when no record is left to queue; else its `count` records are accepted */
   job?: BatchJobV2;
-  accepted: number;
   rejected: RejectedRecord[];
   /** of `rejected`, how many a stage refused (the rest failed validation) */
   stageRejected: number;
@@ -36,8 +35,7 @@ export interface Prepared {
 
 export function prepareBatch(input: PrepareInput, maxRecords: number, stages: readonly Stage[]): Prepared {
   const { kind, apiKeyId } = input;
-  const body = Buffer.isBuffer(input.body) ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
-  const records = parseRecords(body, input.contentType);
+  const records = parseRecords(input.body, input.contentType);
   if (records.length > maxRecords) {
     throw new ApiError('payload_too_large', `at most ${maxRecords} records per request, got ${records.length}`, { limit: maxRecords });
   }
@@ -64,7 +62,6 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
   });
   return {
     ...(rows.length ? { job: encodeJob(kind, input.batchId, input.receivedAt, rows) } : {}),
-    accepted: rows.length,
     rejected,
     stageRejected,
     dropped,

@@ -29,14 +29,20 @@ export function encodeJob(kind: BatchJob['kind'], batchId: string, receivedAt: n
   return { v: 2, kind, batch_id: batchId, received_at: receivedAt, columns: [...keys, 'batch_id'], count: rows.length, rows: lines.join('\n') };
 }
 
+/** Row objects as compact rows in `columns` order (a missing value is null): the path off the hot one. */
+export function compactRows(rows: Record<string, unknown>[], columns: string[] = Object.keys(rows[0] ?? {})): JobRows {
+  return { columns, text: rows.map((r) => JSON.stringify(columns.map((c) => r[c] ?? null))).join('\n'), count: rows.length };
+}
+
 /** Worker side: any job version as compact rows (a v1 job, e.g. from a dead-letter replay, is converted). */
 export function jobRows(job: BatchJob): JobRows {
   if (job.v === 2) return { columns: job.columns, text: job.rows, count: job.count };
-  const first = job.rows[0];
   // v1 rows carry no batch_id of their own except dead letters'; the job's batch id wins, as it always has
-  const keys = Object.keys(first ?? {}).filter((k) => k !== 'batch_id');
-  const lines = job.rows.map((r) => JSON.stringify([...keys.map((k) => r[k] ?? null), job.batch_id]));
-  return { columns: [...keys, 'batch_id'], text: lines.join('\n'), count: lines.length };
+  const keys = Object.keys(job.rows[0] ?? {}).filter((k) => k !== 'batch_id');
+  return compactRows(
+    job.rows.map((r) => ({ ...r, batch_id: job.batch_id })),
+    [...keys, 'batch_id'],
+  );
 }
 
 /** One line back as a row object (without batch_id): for dead letters, crash repair and tests. */

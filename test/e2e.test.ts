@@ -66,6 +66,12 @@ afterAll(async () => {
 });
 
 const num = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v])));
+/** Requests per minute and `dims` in a per-minute request rollup. */
+const perMinute = async (table: string, dims: string) =>
+  num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.${table} GROUP BY minute, ${dims} ORDER BY ALL`));
+/** The same counts from the raw logs. */
+const rawPerMinute = async (dims: string) =>
+  num(await p.rows(`SELECT toStartOfMinute(timestamp) AS minute, ${dims}, count() AS n FROM ${db}.request_logs GROUP BY minute, ${dims} ORDER BY ALL`));
 
 describe('end to end', () => {
   it('stores a request log with every field as posted, and an error body only for errors', async () => {
@@ -95,8 +101,8 @@ describe('end to end', () => {
 
   it('keeps request_stats_1m equal to the raw logs, per minute and dimension', async () => {
     const dims = 'institution, customer_id, endpoint, method, status_code, error_code, error_origin, source';
-    const raw = num(await p.rows(`SELECT toStartOfMinute(timestamp) AS minute, ${dims}, count() AS n FROM ${db}.request_logs GROUP BY minute, ${dims} ORDER BY ALL`));
-    const rollup = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.request_stats_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    const raw = await rawPerMinute(dims);
+    const rollup = await perMinute('request_stats_1m', dims);
     expect(rollup.length).toBeGreaterThan(30);
     expect(rollup).toEqual(raw);
     const [q] = await p.rows<{ p: number[] }>(`SELECT quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms_quantiles) AS p FROM ${db}.request_stats_1m`);
@@ -106,12 +112,12 @@ describe('end to end', () => {
 
   it('keeps request_status_1m equal to the raw logs, per minute, institution, customer and response', async () => {
     const dims = 'institution, customer_id, status_code, error_code, error_origin';
-    const raw = num(await p.rows(`SELECT toStartOfMinute(timestamp) AS minute, ${dims}, count() AS n FROM ${db}.request_logs GROUP BY minute, ${dims} ORDER BY ALL`));
-    const rollup = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.request_status_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    const raw = await rawPerMinute(dims);
+    const rollup = await perMinute('request_status_1m', dims);
     expect(rollup.length).toBeGreaterThan(30);
     expect(rollup).toEqual(raw);
     // the same counts as the wide rollup, which it stands in for
-    const wide = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n FROM ${db}.request_stats_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    const wide = await perMinute('request_stats_1m', dims);
     expect(rollup).toEqual(wide);
   });
 

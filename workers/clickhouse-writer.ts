@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { chTime } from '../schema/records.js';
-import { lineToRow } from '../queue/job-rows.js';
+import { compactRows, lineToRow } from '../queue/job-rows.js';
 
 /**
  * ClickHouse error codes that mean "this data can never be written" (parse and type errors).
@@ -126,6 +126,8 @@ export class ClickHouseWriter {
   /** Inserts once, throwing the ClickHouse error as is. */
   async insertOnce(table: string, block: Block, token: string): Promise<void> {
     const t0 = performance.now();
+    // Every setting goes with this statement (SETTINGS clause, or the request's parameters): none
+    // may be left to a session, where a deduplication token would outlive its insert.
     const settings = {
       insert_deduplicate: 1,
       insert_deduplication_token: token,
@@ -209,7 +211,7 @@ export class ClickHouseWriter {
     this.opts.logger.error({ table, batch_id: job.batchId, id, error }, 'record dead-lettered');
     const now = Date.now();
     const letter = { id, kind, table_name: table, batch_id: job.batchId, row, error: error.slice(0, 4000), failed_at: chTime(now), replayed_at: null, version: now };
-    await this.insertDurably('dead_letters', rowsBlock([letter]), `dl:${id}`);
+    await this.insertDurably('dead_letters', compactRows([letter]), `dl:${id}`);
   }
 }
 
@@ -220,10 +222,4 @@ function rowText(columns: string[], line: string): string {
   } catch {
     return line;
   }
-}
-
-/** Row objects with the same keys as one block. */
-export function rowsBlock(rows: Record<string, unknown>[]): Block {
-  const columns = Object.keys(rows[0] ?? {});
-  return { columns, text: rows.map((r) => JSON.stringify(columns.map((c) => r[c] ?? null))).join('\n'), count: rows.length };
 }
