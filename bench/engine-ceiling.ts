@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { kindNames, recordKinds, type Row } from '../schema/records.js';
-import { compactRows, encodeJob, jobRows } from '../queue/job-rows.js';
-import type { BatchJob } from '../queue/jobs.js';
+import { compactRows, encodeRows, type JobRows } from '../queue/job-rows.js';
 import { ClickHouseWriter, joinBlocks } from '../workers/clickhouse-writer.js';
 import type { BenchEngine } from './engine.js';
 import type { Progress } from './progress.js';
@@ -64,8 +63,8 @@ interface RawPayload {
 /** A block as the bytes a raw insert takes, in either format (compact: values in `columns` order). */
 function encodeBlock(rows: (Row & { batch_id: string })[], format: RawFormat): RawPayload['blocks'][number] {
   const compact = compactRows(rows);
-  const text = format === 'JSONEachRow' ? rows.map((r) => JSON.stringify(r)).join('\n') : compact.text;
-  return { rows: rows.length, columns: compact.columns, bytes: Buffer.from(text + '\n') };
+  const bytes = format === 'JSONEachRow' ? Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n')) : compact.text;
+  return { rows: rows.length, columns: compact.columns, bytes };
 }
 
 /** Rows per job in the worker-path runs: the simulator's batch size. */
@@ -108,10 +107,12 @@ export async function measureEngineCeiling(o: {
   const jobPlan = plan.map((p) => ({
     table: p.table,
     blocks: p.blocks.map((b) => {
-      const jobs: BatchJob[] = [];
+      // each job's rows as the worker reads them from Redis: bytes of ingest's encoding
+      const jobs: JobRows[] = [];
       for (let i = 0; i < b.length; i += JOB_ROWS) {
         const rows = b.slice(i, i + JOB_ROWS).map(({ batch_id: _, ...row }) => row as Row);
-        jobs.push(encodeJob(kindOf(p.table), b[i]!.batch_id, 0, rows));
+        const { job, text } = encodeRows(kindOf(p.table), b[i]!.batch_id, 0, rows);
+        jobs.push({ columns: job.columns, text: Buffer.from(text), count: job.count });
       }
       return { rows: b.length, jobs };
     }),
@@ -159,7 +160,7 @@ export async function measureEngineCeiling(o: {
     for (const p of jobPlan) {
       for (const block of p.blocks) {
         const t = performance.now();
-        await writer.insertOnce(p.table, joinBlocks(block.jobs.map((j) => jobRows(j))), randomUUID());
+        await writer.insertOnce(p.table, joinBlocks(block.jobs), randomUUID());
         ms += performance.now() - t;
         rows += block.rows;
         o.progress.update(`worker insert path, run ${rep + 1}/${o.repetitions}: ${rows} rows`);

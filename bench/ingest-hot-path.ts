@@ -9,7 +9,7 @@ import { recordKinds, type Row } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
 import { configuredStages, runStages } from '../ingest/stages.js';
 import { parseRecords } from '../ingest/body.js';
-import { encodeJob } from '../queue/job-rows.js';
+import { encodeRows } from '../queue/job-rows.js';
 import { median } from './stats.js';
 
 const zodOnly = process.argv.includes('--zod');
@@ -38,8 +38,8 @@ for (let round = 0; round < 8; round++) {
   lap('stages');
   const rows = staged.map(({ b, recs }) => recs.map((s) => (s.outcome === 'keep' ? (recordKinds[b.kind].toRow(s.record as never) as Row) : null)));
   lap('rows');
-  // what ingest queues: the rows encoded once (queue format v2), then BullMQ's JSON of the job
-  rows.forEach((r, i) => JSON.stringify(encodeJob(parsed[i]!.b.kind, 'batch', 0, r.filter((x): x is Row => x !== null))));
+  // what ingest queues: the rows encoded once (queue format v3), and BullMQ's JSON of the small job
+  rows.forEach((r, i) => JSON.stringify(encodeRows(parsed[i]!.b.kind, 'batch', 0, r.filter((x): x is Row => x !== null)).job));
   lap('jobJson');
   if (round === 0) records = parsed.reduce((n, p) => n + p.recs.length, 0);
 }

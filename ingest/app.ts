@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { recordKinds, kindNames, type RecordKind } from '../schema/records.js';
-import type { BatchJob } from '../queue/jobs.js';
+import { enqueueBatch, type BatchJob } from '../queue/jobs.js';
 import { ApiError, sendError } from './errors.js';
 import { ApiKeys } from './auth.js';
 import { Idempotency, type StoredResponse } from './idempotency.js';
@@ -220,7 +220,7 @@ export function createIngestApp(deps: IngestDeps) {
     // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
     const written = idempotent && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
     if (!written) {
-      await redisCall(queue.add(kind, job, { jobId: batchId }), 'enqueue');
+      await redisCall(enqueueBatch(queue, redis, job, prepared.rows!), 'enqueue');
       depth.value += 1;
     }
     count(job.count);

@@ -1,7 +1,7 @@
 import { recordKinds, type RecordKind, type Row } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
-import type { BatchJobV2 } from '../queue/jobs.js';
-import { encodeJob } from '../queue/job-rows.js';
+import type { BatchJobV3 } from '../queue/jobs.js';
+import { encodeRows } from '../queue/job-rows.js';
 import { ApiError } from './errors.js';
 import { parseRecords } from './body.js';
 import { runStages, type Stage } from './stages.js';
@@ -26,7 +26,9 @@ export interface RejectedRecord {
 
 export interface Prepared {
   /** undefined when no record is left to queue; else its `count` records are accepted */
-  job?: BatchJobV2;
+  job?: BatchJobV3;
+  /** the job's rows (queue/job-rows.ts), stored beside it */
+  rows?: string;
   rejected: RejectedRecord[];
   /** of `rejected`, how many a stage refused (the rest failed validation) */
   stageRejected: number;
@@ -60,8 +62,9 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
       rejected.push({ index, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
     }
   });
+  const encoded = rows.length ? encodeRows(kind, input.batchId, input.receivedAt, rows) : undefined;
   return {
-    ...(rows.length ? { job: encodeJob(kind, input.batchId, input.receivedAt, rows) } : {}),
+    ...(encoded ? { job: encoded.job, rows: encoded.text } : {}),
     rejected,
     stageRejected,
     dropped,

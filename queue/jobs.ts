@@ -28,7 +28,43 @@ export interface BatchJobV2 {
   rows: string;
   count: number;
 }
-export type BatchJob = BatchJobV1 | BatchJobV2;
+/**
+ * Since v3 the rows are not in the job: they sit beside it as a plain Redis string at
+ * `rowsKey(prefix, jobId)` (JSONCompactEachRow, rows separated by ','). BullMQ JSON-encodes job
+ * data, which escaped every quote of v2's text in ingest and parsed it back in the worker; a plain
+ * string is stored, read and handed to the engine as bytes (docs/performance.md).
+ */
+export interface BatchJobV3 {
+  v: 3;
+  kind: RecordKind;
+  batch_id: string;
+  received_at: number;
+  /** the insert's column list, batch_id last */
+  columns: string[];
+  count: number;
+}
+export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
+
+/** Where a v3 job's rows are kept until the job completes. */
+export const rowsKey = (prefix: string, jobId: string) => `${prefix}:rows:${jobId}`;
+
+/**
+ * Ingest side: the rows first, then the job that points at them, so no worker can take a job
+ * whose rows are not there yet. NX: a retried idempotent batch (same id, same text) keeps the
+ * rows already stored.
+ */
+export async function enqueueBatch(
+  queue: Queue<BatchJob>,
+  redis: Redis,
+  job: BatchJobV3,
+  rows: string,
+  jobId: string = job.batch_id,
+): Promise<void> {
+  await redis.set(rowsKey(queuePrefix(queue), jobId), rows, 'NX');
+  await queue.add(job.kind, job, { jobId });
+}
+
+export const queuePrefix = (queue: Queue) => queue.opts.prefix ?? 'bull';
 
 export const defaultJobOptions: JobsOptions = {
   // The worker retries ClickHouse writes itself; these attempts only cover a crash loop.

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../lib/logger.js';
 import { startIngest, type IngestRuntime } from '../ingest/runtime.js';
 import { QUEUE_NAME, type BatchJob } from '../queue/jobs.js';
-import { jobRecords } from '../queue/job-rows.js';
+import { readJobRows, rowObjects, splitRows } from '../queue/job-rows.js';
 import { freePort } from '../scripts/local-redis.js';
 import { testConfig } from './helpers/pipeline.js';
 import type { Config } from '../config/env.js';
@@ -43,7 +43,12 @@ async function post(path: string, body: string, headers: Record<string, string> 
 
 const queued = async () => {
   const jobs = await queue.getJobs(['wait', 'active', 'delayed', 'prioritized']);
-  return jobs.map((j) => ({ ...j.data, records: jobRecords(j.data) }));
+  return Promise.all(
+    jobs.map(async (j) => {
+      const rows = await readJobRows(redis, config.QUEUE_PREFIX, j);
+      return { ...j.data, text: rows.text.toString(), lines: splitRows(rows), records: rowObjects(rows) };
+    }),
+  );
 };
 
 beforeAll(async () => {
@@ -69,11 +74,13 @@ describe('ingest contract', () => {
     const jobs = await queued();
     expect(jobs.length).toBe(before + 1);
     const job = jobs.find((j) => j.batch_id === r.json.batch_id)!;
-    expect(job).toMatchObject({ v: 2, kind: 'logs', count: 2 });
-    // the insert's own text: one JSON array per row in column order, the batch id last
-    if (job.v !== 2) throw new Error('ingest queued a v1 job');
-    const lines = job.rows.split('\n');
+    expect(job).toMatchObject({ v: 3, kind: 'logs', count: 2 });
+    // the rows are beside the job, as the insert's own text: one JSON array per row in column order, the batch id last
+    if (job.v !== 3) throw new Error(`ingest queued a v${job.v} job`);
+    expect(job).not.toHaveProperty('rows');
+    const lines = job.lines;
     expect(lines).toHaveLength(2);
+    expect(job.text).toBe(lines.join(','));
     expect(job.columns.at(-1)).toBe('batch_id');
     expect(JSON.parse(lines[1]!)).toHaveLength(job.columns.length);
     expect(JSON.parse(lines[1]!)[job.columns.indexOf('request_id')]).toBe('a2');

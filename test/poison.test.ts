@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startQueryEndpoint } from '../workers/query-endpoint.js';
@@ -6,8 +7,8 @@ import { createLogger } from '../lib/logger.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { listDeadLetters, replayDeadLetters } from '../workers/dead-letters.js';
 import { requestLogRow, requestLogSchema, type Row } from '../schema/records.js';
-import type { BatchJob } from '../queue/jobs.js';
-import { encodeJob } from '../queue/job-rows.js';
+import { enqueueBatch, type BatchJob } from '../queue/jobs.js';
+import { encodeRows } from '../queue/job-rows.js';
 
 let p: TestPipeline;
 beforeAll(async () => {
@@ -27,11 +28,14 @@ describe('a poison record', () => {
     // Ingest validation keeps such rows out; a job from an older producer or a bug can still carry one.
     const rows: Row[] = Array.from({ length: 9 }, (_, i) => validRow(`ok-${i}`));
     rows.splice(4, 0, { ...validRow('poison'), status_code: 'abc' });
-    // The poison job is in ingest's format (v2); its neighbour in the v1 format a queue from before
-    // the upgrade (or a replay) holds: both share one flush.
-    const poisonJob: BatchJob = encodeJob('logs', 'batch-poison', Date.now(), rows);
-    const neighbour: BatchJob = { v: 1, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), rows: [validRow('n-1'), validRow('n-2')] };
-    await p.worker.queue.add('logs', poisonJob, { jobId: 'poison-job' });
+    // The poison job is in ingest's format (v3, rows beside the job); its neighbour in the v2 format
+    // a queue from before the upgrade holds (rows inside the job, '\n'-separated): both share one flush.
+    const poisonJob = encodeRows('logs', 'batch-poison', Date.now(), rows);
+    const redis = new Redis(p.config.REDIS_URL!);
+    await enqueueBatch(p.worker.queue, redis, poisonJob.job, poisonJob.text, 'poison-job');
+    redis.disconnect();
+    const n = encodeRows('logs', 'batch-neighbour', Date.now(), [validRow('n-1'), validRow('n-2')]);
+    const neighbour: BatchJob = { v: 2, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), columns: n.job.columns, rows: n.text.replace('],[', ']\n['), count: 2 };
     await p.worker.queue.add('logs', neighbour, { jobId: 'neighbour-job' });
     await p.waitForIdle();
 

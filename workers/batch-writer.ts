@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { recordKinds } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
-import { jobRows, type JobRows } from '../queue/job-rows.js';
+import { RowsMissingError, type JobRows } from '../queue/job-rows.js';
 import { isDataError, joinBlocks, type Block, type ClickHouseWriter } from './clickhouse-writer.js';
 import { FlushManifests, SPLIT } from './flush-manifests.js';
 
@@ -13,6 +13,8 @@ export interface BatchWriterOptions {
   logger: Logger;
   /** Loads a queued job by id (to rebuild a flush after a crash). */
   loadJob: (id: string) => Promise<Job<BatchJob> | undefined>;
+  /** A job's rows (queue/job-rows.ts readJobRows). */
+  loadRows: (job: Job<BatchJob>) => Promise<JobRows>;
   maxRows: number;
   maxWaitMs: number;
   idleMs: number;
@@ -98,7 +100,7 @@ export class BatchWriter {
     // A producer retry that raced the first attempt's completion may have queued the batch again.
     if (await this.o.manifests.batchWritten(job.data.batch_id)) return;
     const { table } = recordKinds[job.data.kind];
-    const rows = jobRows(job.data);
+    const rows = await this.o.loadRows(job);
     const key = `${table}(${rows.columns.join(',')})`;
     let buf = this.buffers.get(key);
     if (!buf) {
@@ -213,7 +215,19 @@ export class BatchWriter {
         if (members.length !== ids.length) {
           this.o.logger.error({ flushId, expected: ids.length, found: members.length }, 'flush members missing on recovery');
         }
-        const block = blockOf(members.map((m) => ({ id: m.id!, rows: jobRows(m.data) })));
+        const loaded = await Promise.all(
+          members.map((m) =>
+            this.o.loadRows(m).then(
+              (rows) => ({ id: m.id!, rows }),
+              (err: unknown) => {
+                if (!(err instanceof RowsMissingError)) throw err;
+                this.o.logger.error({ flushId, job: m.id, err: err.message }, 'flush member without rows on recovery');
+                return undefined;
+              },
+            ),
+          ),
+        );
+        const block = blockOf(loaded.filter((l) => l !== undefined));
         try {
           await this.o.writer.insertDurably(table, block, flushId);
         } catch (err) {
@@ -239,7 +253,7 @@ export class BatchWriter {
   /** Writes one job on its own, isolating and dead-lettering rows ClickHouse refuses. */
   private async writeAlone(job: Job<BatchJob>): Promise<void> {
     const { table } = recordKinds[job.data.kind];
-    const rows = jobRows(job.data);
+    const rows = await this.o.loadRows(job);
     const dead = await this.o.writer.writeIsolating(table, job.data.kind, { id: job.id!, batchId: job.data.batch_id }, rows);
     await this.o.manifests.markBatchesWritten([job.data.batch_id]);
     this.stats.isolatedJobs++;

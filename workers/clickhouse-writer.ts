@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { chTime } from '../schema/records.js';
-import { compactRows, lineToRow } from '../queue/job-rows.js';
+import { compactRows, rowToObject, splitRows, type JobRows } from '../queue/job-rows.js';
 
 /**
  * ClickHouse error codes that mean "this data can never be written" (parse and type errors).
@@ -61,20 +61,23 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-/** Rows to insert as one block: JSONCompactEachRow text in `columns` order (queue/job-rows.ts). */
-export interface Block {
-  columns: string[];
-  /** rows joined by '\n', no trailing newline */
-  text: string;
-  count: number;
-}
+/** Rows to insert as one block: JSONCompactEachRow in `columns` order (queue/job-rows.ts). */
+export type Block = JobRows;
+
+const COMMA = Buffer.from(',');
 
 /** Concatenates blocks with the same columns; the same blocks in the same order give the same bytes. */
 export function joinBlocks(blocks: Block[]): Block {
   const parts = blocks.filter((b) => b.count > 0);
+  if (parts.length === 1) return parts[0]!;
+  const chunks: Buffer[] = [];
+  for (const b of parts) {
+    if (chunks.length) chunks.push(COMMA);
+    chunks.push(b.text);
+  }
   return {
     columns: parts[0]?.columns ?? blocks[0]?.columns ?? [],
-    text: parts.map((b) => b.text).join('\n'),
+    text: Buffer.concat(chunks),
     count: parts.reduce((n, b) => n + b.count, 0),
   };
 }
@@ -135,7 +138,7 @@ export class ClickHouseWriter {
       input_format_skip_unknown_fields: 0,
       date_time_input_format: 'basic',
     } as const;
-    const values = Buffer.from(`${block.text}\n`);
+    const values = block.text;
     if (this.rawInsert) {
       try {
         await this.rawInsert({ table: `${this.opts.database}.${table}`, columns: block.columns, values, format: 'JSONCompactEachRow', settings });
@@ -183,12 +186,12 @@ export class ClickHouseWriter {
    * id and row range, so a re-run after a crash repeats exactly the same blocks.
    */
   async writeIsolating(table: string, kind: string, job: { id: string; batchId: string }, rows: Block): Promise<number> {
-    const lines = rows.count === 0 ? [] : rows.text.split('\n');
+    const lines = splitRows(rows);
     let deadLettered = 0;
     const visit = async (from: number, to: number): Promise<void> => {
       const slice = lines.slice(from, to);
       try {
-        await this.insertDurably(table, { columns: rows.columns, text: slice.join('\n'), count: slice.length }, `job:${job.id}:${from}-${to}`);
+        await this.insertDurably(table, { columns: rows.columns, text: Buffer.from(slice.join(',')), count: slice.length }, `job:${job.id}:${from}-${to}`);
       } catch (err) {
         if (!isDataError(err)) throw err;
         if (to - from === 1) {
@@ -215,11 +218,11 @@ export class ClickHouseWriter {
   }
 }
 
-/** A dead letter keeps the row as the JSON object a replay queues again (the line itself if it is not JSON). */
-function rowText(columns: string[], line: string): string {
+/** A dead letter keeps the row as the JSON object a replay queues again (the text itself if it is not JSON). */
+function rowText(columns: string[], row: string): string {
   try {
-    return JSON.stringify(lineToRow(columns, line));
+    return JSON.stringify(rowToObject(columns, row));
   } catch {
-    return line;
+    return row;
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { rawTableTime, rollups, type RawTable } from '../clickhouse/tables.js';
 import type { Row } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
-import { jobRecords } from '../queue/job-rows.js';
+import { rowObjects, RowsMissingError, type JobRows } from '../queue/job-rows.js';
 import type { FlushManifests } from './flush-manifests.js';
 
 /**
@@ -24,6 +24,7 @@ export interface RepairOptions {
   database: string;
   manifests: FlushManifests;
   loadJob: (id: string) => Promise<Job<BatchJob> | undefined>;
+  loadRows: (job: Job<BatchJob>) => Promise<JobRows>;
   logger: Logger;
 }
 
@@ -50,7 +51,15 @@ export async function repairInterruptedFlushes(o: RepairOptions): Promise<Repair
     const jobs = (await Promise.all(manifest.jobIds.map((id) => o.loadJob(id)))).filter((j): j is Job<BatchJob> => !!j);
     const table = manifest.table as RawTable;
     const time = rawTableTime[table];
-    const rows: (Row & { batch_id: string })[] = jobs.flatMap((j) => jobRecords(j.data).map((r) => ({ ...r, batch_id: j.data.batch_id })));
+    const rows: (Row & { batch_id: string })[] = [];
+    for (const j of jobs) {
+      const records = await o.loadRows(j).then(rowObjects, (err: unknown) => {
+        if (!(err instanceof RowsMissingError)) throw err;
+        o.logger.error({ flushId, job: j.id, err: err.message }, 'flush member without rows on repair');
+        return [];
+      });
+      for (const r of records) rows.push({ ...r, batch_id: j.data.batch_id });
+    }
     const batchIds = [...new Set(jobs.map((j) => j.data.batch_id))];
     if (rows.length === 0 || batchIds.length === 0) {
       await o.manifests.dropOpen(flushId);

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
 import { migrate } from '../clickhouse/migrate.js';
-import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { QUEUE_NAME, rowsKey, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { readJobRows } from '../queue/job-rows.js';
+import { sweepOrphanRows } from './orphan-rows.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
 import { FlushManifests } from './flush-manifests.js';
@@ -60,6 +62,9 @@ export async function startWorkerRuntime(
   await migrateWhenReachable(clickhouse, config, logger, abort.signal);
 
   const redis = workerRedis(config.REDIS_URL);
+  // The per-job bookkeeping (flush lookups, rows reads, deletes) of up to WORKER_CONCURRENCY jobs
+  // arrives in bursts: auto-pipelining sends each burst in one write instead of one per command.
+  const jobRedis = workerRedis(config.REDIS_URL, { enableAutoPipelining: true });
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redis, prefix: config.QUEUE_PREFIX });
   const metrics = createWorkerMetrics();
   const writer = new ClickHouseWriter({
@@ -74,11 +79,12 @@ export async function startWorkerRuntime(
       metrics.rowsWritten.inc({ table }, rows);
     },
   });
-  const manifests = new FlushManifests(redis, config.QUEUE_PREFIX);
+  const manifests = new FlushManifests(jobRedis, config.QUEUE_PREFIX);
   const loadJob = (id: string) => Job.fromId<BatchJob>(queue, id);
+  const loadRows = (job: Job<BatchJob>) => readJobRows(jobRedis, config.QUEUE_PREFIX, job);
   if (clickhouseMode(config) === 'embedded') {
     // We just opened the engine: whatever our predecessor left half-written is repaired first.
-    const report = await repairInterruptedFlushes({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, manifests, loadJob, logger });
+    const report = await repairInterruptedFlushes({ client: clickhouse, database: config.CLICKHOUSE_DATABASE, manifests, loadJob, loadRows, logger });
     if (report.flushes) logger.warn(report, 'crash repair done');
   }
   const batchWriter = new BatchWriter({
@@ -86,6 +92,7 @@ export async function startWorkerRuntime(
     manifests,
     logger,
     loadJob,
+    loadRows,
     maxRows: config.FLUSH_MAX_ROWS,
     maxWaitMs: config.FLUSH_MAX_WAIT_MS,
     idleMs: config.FLUSH_IDLE_MS,
@@ -95,7 +102,7 @@ export async function startWorkerRuntime(
       const held = jobs.filter((j) => j.token !== undefined);
       if (held.length === 0) return true;
       // BullMQ keeps a job's lock token at <prefix>:<queue>:<id>:lock
-      const values = await redis.mget(...held.map((j) => `${config.QUEUE_PREFIX}:${QUEUE_NAME}:${j.jobId}:lock`));
+      const values = await jobRedis.mget(...held.map((j) => `${config.QUEUE_PREFIX}:${QUEUE_NAME}:${j.jobId}:lock`));
       return held.every((j, i) => values[i] === j.token);
     },
   });
@@ -116,6 +123,8 @@ export async function startWorkerRuntime(
   worker.on('completed', (job) => {
     liveness.progress();
     batchWriter.jobCompleted(job.id!);
+    // the job is gone, so are its rows (a crash right here leaves them to sweepOrphanRows)
+    jobRedis.unlink(rowsKey(config.QUEUE_PREFIX, job.id!)).catch(() => {});
     metrics.jobLatency.observe((Date.now() - job.data.received_at) / 1000);
   });
   worker.on('failed', (job, err) => logger.warn({ job: job?.id, err: err.message }, 'job attempt failed; it will be retried'));
@@ -134,6 +143,13 @@ export async function startWorkerRuntime(
   };
   void beat();
   const heartbeat = setInterval(() => void beat(), 5000);
+  const sweep = () =>
+    sweepOrphanRows(redis, config.QUEUE_PREFIX).then(
+      (n) => n && logger.warn({ deleted: n }, 'deleted rows whose job is gone'),
+      (err: Error) => logger.warn({ err: err.message }, 'orphan rows sweep failed'),
+    );
+  void sweep();
+  const sweeper = setInterval(() => void sweep(), 10 * 60_000);
 
   // Built-in alert evaluator (alerting/): its own queues, off unless ALERTS_ENABLED.
   const alerting = config.ALERTS_ENABLED ? await startAlerting({ config, clickhouse, logger }) : undefined;
@@ -155,6 +171,7 @@ export async function startWorkerRuntime(
       if (stopped) return;
       stopped = true;
       clearInterval(heartbeat);
+      clearInterval(sweeper);
       // Stop taking jobs, write what is held now, let active jobs finish, then close connections.
       const closing = worker.close();
       batchWriter.drain();
@@ -164,6 +181,7 @@ export async function startWorkerRuntime(
       await alerting?.stop();
       await queue.close();
       redis.disconnect();
+      jobRedis.disconnect();
       if (!opts.clickhouse) await clickhouse.close();
     },
   };

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import { QUEUE_NAME, rowsKey } from '../queue/jobs.js';
+
+/**
+ * A v3 job's rows are deleted when the job completes. Two rare paths leave rows without a job:
+ * ingest stored them but could not add the job (Redis failed in between; the producer got a 503),
+ * or a worker died between a job's completion and the delete. Such rows are deleted once their
+ * job is gone and nobody has touched them for `minIdleSeconds` (an enqueue in progress stores the
+ * rows a moment before its job exists).
+ */
+export async function sweepOrphanRows(redis: Redis, prefix: string, minIdleSeconds = 300): Promise<number> {
+  const pattern = rowsKey(prefix, '*');
+  const idStart = rowsKey(prefix, '').length;
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const checks = redis.pipeline();
+    for (const key of keys) {
+      checks.exists(`${prefix}:${QUEUE_NAME}:${key.slice(idStart)}`);
+      checks.object('IDLETIME', key);
+    }
+    const results = (await checks.exec()) ?? [];
+    const orphans = keys.filter((_, i) => {
+      const [jobErr, jobExists] = results[2 * i]!;
+      const [idleErr, idle] = results[2 * i + 1]!;
+      return !jobErr && !idleErr && jobExists === 0 && typeof idle === 'number' && idle >= minIdleSeconds;
+    });
+    if (orphans.length) deleted += await redis.unlink(...orphans);
+  } while (cursor !== '0');
+  return deleted;
+}
