@@ -57,6 +57,12 @@ export async function readJobRows(redis: Redis, prefix: string, job: { id?: stri
   return { columns: data.columns, text, count: data.count };
 }
 
+/** A job's column list and row count, without reading its rows. */
+export function jobShape(data: BatchJob): { columns: string[]; count: number } {
+  if (data.v === 1) return inlineJobRows(data); // rare (replays): converting is simplest
+  return { columns: data.columns, count: data.count };
+}
+
 /** v1 and v2 jobs carry their rows in the job itself. */
 export function inlineJobRows(job: Exclude<BatchJob, BatchJobV3>): JobRows {
   // '\n' never occurs inside a JSON row (JSON.stringify escapes it), so it only separates rows

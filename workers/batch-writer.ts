@@ -3,8 +3,8 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { recordKinds } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
-import { RowsMissingError, type JobRows } from '../queue/job-rows.js';
-import { isDataError, joinBlocks, type Block, type ClickHouseWriter } from './clickhouse-writer.js';
+import { jobShape, RowsMissingError, type JobRows } from '../queue/job-rows.js';
+import { isDataError, joinBlocks, type ClickHouseWriter } from './clickhouse-writer.js';
 import { FlushManifests, SPLIT } from './flush-manifests.js';
 
 export interface BatchWriterOptions {
@@ -28,7 +28,8 @@ export interface BatchWriterOptions {
 
 interface Entry {
   job: Job<BatchJob>;
-  rows: JobRows;
+  /** rows in the job (read from Redis only when the flush is written: held jobs cost no memory) */
+  count: number;
   /** The BullMQ lock token this worker holds the job with. */
   token?: string;
   resolve: () => void;
@@ -57,12 +58,6 @@ export interface WriteStats {
   isolatedJobs: number;
   deadLettered: number;
   lastFlushRows: number;
-}
-
-/** The rows of jobs in a fixed order (by job id): the same jobs always make the same block. */
-function blockOf(jobs: { id: string; rows: JobRows }[]): Block {
-  const sorted = [...jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return joinBlocks(sorted.map((j) => j.rows));
 }
 
 /**
@@ -100,8 +95,8 @@ export class BatchWriter {
     // A producer retry that raced the first attempt's completion may have queued the batch again.
     if (await this.o.manifests.batchWritten(job.data.batch_id)) return;
     const { table } = recordKinds[job.data.kind];
-    const rows = await this.o.loadRows(job);
-    const key = `${table}(${rows.columns.join(',')})`;
+    const { columns, count } = jobShape(job.data);
+    const key = `${table}(${columns.join(',')})`;
     let buf = this.buffers.get(key);
     if (!buf) {
       buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, lastFlushAt: 0, flushing: false };
@@ -112,8 +107,8 @@ export class BatchWriter {
       const now = Date.now();
       if (buf.entries.length === 0) buf.firstAt = now;
       buf.lastAt = now;
-      buf.entries.push({ job, rows, token, resolve, reject });
-      buf.rows += rows.count;
+      buf.entries.push({ job, count, token, resolve, reject });
+      buf.rows += count;
       this.maybeFlush(buf);
     }).finally(() => this.held--);
   }
@@ -166,11 +161,16 @@ export class BatchWriter {
   private async flush(buf: TableBuffer): Promise<void> {
     buf.flushing = true;
     buf.lastFlushAt = Date.now();
-    const entries = buf.entries.splice(0, buf.entries.length);
+    let entries = buf.entries.splice(0, buf.entries.length);
     buf.rows = 0;
-    const jobs = entries.map((e) => e.job);
     const flushId = randomUUID();
     try {
+      // A job whose rows are gone can never be written: it fails alone, the others go on.
+      const { loaded, missing } = await this.loadAll(entries.map((e) => e.job), flushId);
+      for (const { job, err } of missing) entries.find((e) => e.job === job)!.reject(err);
+      entries = entries.filter((e) => loaded.has(e.job.id!));
+      if (entries.length === 0) return;
+      const jobs = entries.map((e) => e.job);
       const jobIds = jobs.map((j) => j.id!).sort();
       // A worker that froze past its locks must not write jobs another worker has taken over.
       if (this.o.locksHeld && !(await this.o.locksHeld(entries.map((e) => ({ jobId: e.job.id!, token: e.token }))))) {
@@ -179,7 +179,9 @@ export class BatchWriter {
       if (!(await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds }))) {
         throw new Error('some of these jobs belong to another flush (this worker lost their lock); leaving them to it');
       }
-      const block = blockOf(entries.map((e) => ({ id: e.job.id!, rows: e.rows })));
+      // in job id order: the same jobs always make the same block (and a re-run the same bytes)
+      const block = joinBlocks(jobIds.map((id) => loaded.get(id)!));
+      loaded.clear(); // only the joined block is needed from here on
       try {
         await this.o.writer.insertDurably(buf.table, block, flushId);
       } catch (err) {
@@ -202,6 +204,25 @@ export class BatchWriter {
     }
   }
 
+  /** The rows of these jobs by job id; jobs whose rows are gone (RowsMissingError) apart. */
+  private async loadAll(jobs: Job<BatchJob>[], flushId: string) {
+    const loaded = new Map<string, JobRows>();
+    const missing: { job: Job<BatchJob>; err: RowsMissingError }[] = [];
+    await Promise.all(
+      jobs.map((job) =>
+        this.o.loadRows(job).then(
+          (rows) => void loaded.set(job.id!, rows),
+          (err: unknown) => {
+            if (!(err instanceof RowsMissingError)) throw err;
+            this.o.logger.error({ flushId, job: job.id, err: err.message }, 'job without rows');
+            missing.push({ job, err });
+          },
+        ),
+      ),
+    );
+    return { loaded, missing };
+  }
+
   /** Re-runs a flush an earlier (crashed) run recorded, with its members and its token. */
   private recover(flushId: string, manifest: { table: string; kind: string; jobIds: string[] } | null, job: Job<BatchJob>) {
     let running = this.recoveries.get(flushId);
@@ -215,19 +236,8 @@ export class BatchWriter {
         if (members.length !== ids.length) {
           this.o.logger.error({ flushId, expected: ids.length, found: members.length }, 'flush members missing on recovery');
         }
-        const loaded = await Promise.all(
-          members.map((m) =>
-            this.o.loadRows(m).then(
-              (rows) => ({ id: m.id!, rows }),
-              (err: unknown) => {
-                if (!(err instanceof RowsMissingError)) throw err;
-                this.o.logger.error({ flushId, job: m.id, err: err.message }, 'flush member without rows on recovery');
-                return undefined;
-              },
-            ),
-          ),
-        );
-        const block = blockOf(loaded.filter((l) => l !== undefined));
+        const { loaded } = await this.loadAll(members, flushId);
+        const block = joinBlocks([...loaded.keys()].sort().map((id) => loaded.get(id)!));
         try {
           await this.o.writer.insertDurably(table, block, flushId);
         } catch (err) {
