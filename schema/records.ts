@@ -54,12 +54,17 @@ export function jsonDepth(value: unknown, limit: number = jsonLimits.maxDepth): 
 /** Free-form JSON (error bodies, webhook payloads) with bounded depth and size. */
 export const jsonLimits = { maxDepth: 16, responseBodyBytes: 64 * 1024, payloadBytes: 256 * 1024 } as const;
 /**
- * JSON text of a free-form value. The size check and the row mapping both need it, for the same
- * (validated, then unchanged) object: it is computed once per object.
+ * JSON text of a free-form value, computed once per object: when the size check had to build it
+ * (see jsonIssue), the row mapping reuses it for the same (validated, then unchanged) object.
  */
 const jsonTextOf = new WeakMap<object, string>();
 function jsonText(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? '';
+  return jsonTextOf.get(v) ?? JSON.stringify(v);
+}
+/** jsonText, remembered for the row mapping. */
+function jsonTextKept(v: unknown): string {
+  if (v === null || typeof v !== 'object') return jsonText(v);
   let text = jsonTextOf.get(v);
   if (text === undefined) {
     text = JSON.stringify(v);
@@ -67,9 +72,48 @@ function jsonText(v: unknown): string {
   }
   return text;
 }
+/**
+ * An upper bound of the UTF-8 bytes of JSON.stringify(v), in the walk jsonDepth would do; Infinity
+ * when v nests more than `depthLeft` containers or holds anything but plain JSON data (whose text
+ * JSON.stringify may shape: toJSON, a class, BigInt...). A UTF-16 unit is at most 6 bytes of JSON
+ * ('\u001f', a lone surrogate), a finite number at most 25 characters.
+ */
+function jsonSizeBound(v: unknown, depthLeft: number): number {
+  switch (typeof v) {
+    case 'string':
+      return 6 * v.length + 2;
+    case 'number':
+      return 25;
+    case 'boolean':
+      return 5;
+    case 'undefined':
+      return 4; // 'null' in an array, nothing in an object
+    case 'object':
+      break;
+    default:
+      return Infinity;
+  }
+  if (v === null) return 4;
+  if (depthLeft === 0 || typeof (v as { toJSON?: unknown }).toJSON === 'function') return Infinity;
+  let size = 2; // the brackets
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length && size !== Infinity; i++) size += jsonSizeBound(v[i], depthLeft - 1) + 1;
+    return size;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return Infinity;
+  const o = v as Record<string, unknown>;
+  for (const key in o) {
+    size += 6 * key.length + 4 + jsonSizeBound(o[key], depthLeft - 1); // quotes, ':' and ','
+    if (size === Infinity) break;
+  }
+  return size;
+}
 function jsonIssue(v: unknown, maxBytes: number): string | null {
+  // the common case, small and shallow, without building the text; the row mapping builds it once
+  if (jsonSizeBound(v, jsonLimits.maxDepth) <= maxBytes) return null;
   if (jsonDepth(v) > jsonLimits.maxDepth) return `nested deeper than ${jsonLimits.maxDepth} levels`;
-  if (Buffer.byteLength(jsonText(v)) > maxBytes) return `larger than ${maxBytes} bytes as JSON`;
+  if (Buffer.byteLength(jsonTextKept(v)) > maxBytes) return `larger than ${maxBytes} bytes as JSON`;
   return null;
 }
 const boundedJson = <T extends z.ZodType>(schema: T, maxBytes: number) =>

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
 import { loadMigrations, migrate, renderSql, splitStatements } from '../clickhouse/migrate.js';
 import { rawTableTime, rollups } from '../clickhouse/tables.js';
-import { pipelineColumns, recordKinds, kindNames } from '../schema/records.js';
+import {
+  jsonDepth, jsonLimits, kindNames, pipelineColumns, recordKinds, requestLogRow, requestLogSchema, webhookAttemptRow, webhookAttemptSchema,
+} from '../schema/records.js';
+import { safeParseFast } from '../schema/fast-parse.js';
 import { loadConfig } from '../config/env.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'obs-schema-'));
@@ -91,5 +94,93 @@ describe('schema', () => {
     expect(() => renderSql('SELECT {{nope}}', { db })).toThrow(/unknown placeholder/);
     expect(splitStatements('-- c\nSELECT 1;\nSELECT 2;\n')).toEqual(['SELECT 1', 'SELECT 2']);
     for (const m of loadMigrations(db)) for (const s of m.statements) expect(s).not.toMatch(/\{\{/);
+  });
+});
+
+/**
+ * Free-form JSON (error bodies, payloads) is held to a depth and a size. The size check skips
+ * building the text when an upper bound of it is under the limit: values whose text is as long as
+ * the bound allows (escaped control characters, lone surrogates, the longest numbers...) sit on
+ * both sides of the limit here, and the answer must be what the text itself says.
+ */
+describe('free-form JSON limits', () => {
+  const max = jsonLimits.responseBodyBytes;
+  const expected = (v: unknown, maxBytes: number) =>
+    jsonDepth(v) > jsonLimits.maxDepth
+      ? `nested deeper than ${jsonLimits.maxDepth} levels`
+      : Buffer.byteLength(JSON.stringify(v)) > maxBytes
+        ? `larger than ${maxBytes} bytes as JSON`
+        : undefined;
+  /** the longest n with JSON of make(n) within max bytes, and n + 1 */
+  const straddle = (make: (n: number) => unknown): unknown[] => {
+    const fits = (n: number) => Buffer.byteLength(JSON.stringify(make(n))) <= max;
+    let [lo, hi] = [0, 1];
+    while (fits(hi)) [lo, hi] = [hi, hi * 2];
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (fits(mid)) lo = mid;
+      else hi = mid;
+    }
+    return [make(lo), make(hi)];
+  };
+  const nest = (levels: number, leaf: unknown, array: boolean): unknown => {
+    let v = leaf;
+    for (let i = 0; i < levels; i++) v = array ? [v] : { d: v };
+    return v;
+  };
+  const Cls = class {
+    x = 'y'.repeat(max);
+  };
+  const bodies: unknown[] = [
+    ...['\u0001', '\ud800', '\udc00', '😀', 'é', '€', '"', '\\', 'a', '\u2028'].flatMap((c) => straddle((n) => c.repeat(n))),
+    ...['\u0001', '\ud800', '😀'].flatMap((c) => straddle((n) => ({ [c.repeat(n)]: 1 }))),
+    ...straddle((n) => Array.from({ length: n }, () => -0.0000012345678901234567)),
+    ...straddle((n) => Array.from({ length: n }, () => false)),
+    ...straddle((n) => Array.from({ length: n }, () => null)),
+    ...straddle((n) => new Array(n)), // holes are 'null'
+    ...straddle((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`\u0001${i}`, '\u0002']))),
+    ...straddle((n) => ({ a: { b: ['\u0003'.repeat(n)], c: undefined } })),
+    // keys of lone surrogates (6 bytes each as JSON), null values: as long as the bound
+    ...straddle((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [[i % 31, (i / 31) % 31, i / 961].map((d) => String.fromCharCode(0xd800 + Math.floor(d))).join(''), null]))),
+    ...straddle((n) => Array.from({ length: n }, () => [])),
+    ...straddle((n) => Array.from({ length: n }, () => ({}))),
+    // boxed primitives and a hidden toJSON are written unlike their properties
+    ...straddle((n) => Array.from({ length: n }, () => Object(-0.0000012345678901234567) as object)),
+    ...straddle((n) => Array.from({ length: n }, () => Object(false) as object)),
+    ...straddle((n) => Object.defineProperty({}, 'toJSON', { value: () => 'x'.repeat(n) })),
+    ...straddle((n) => Object.defineProperty([], 'toJSON', { value: () => 'x'.repeat(n) })),
+    nest(jsonLimits.maxDepth, 'x', true), nest(jsonLimits.maxDepth + 1, 'x', true),
+    nest(jsonLimits.maxDepth, 'x', false), nest(jsonLimits.maxDepth + 1, 'x', false),
+    nest(jsonLimits.maxDepth + 1, '\u0001'.repeat(max), false),
+    // what JSON.stringify shapes itself: measured from its text
+    { a: { toJSON: () => 'x'.repeat(max) } }, [{ toJSON: () => 1 }], { when: new Date(0) }, new Cls(), Object.assign(Object.create(null), { a: '\u0001'.repeat(max / 8) }),
+    'short', 12, null, { code: 'login_error', message: 'm' },
+  ];
+
+  it('error bodies: accepted or refused exactly as their JSON text says, and stored as that text', () => {
+    const base = { request_id: 'r', timestamp: 1_763_600_000_000, method: 'GET', endpoint: '/e', status_code: 500 };
+    for (const [i, body] of bodies.entries()) {
+      for (const parse of [(v: unknown) => requestLogSchema.safeParse(v), (v: unknown) => safeParseFast(requestLogSchema, v)]) {
+        const r = parse({ ...base, response_body: body });
+        const want = expected(body, max);
+        expect(r.success ? undefined : r.error.issues[0]?.message, `body ${i}`).toBe(want);
+        if (r.success) expect(requestLogRow(r.data).response_body, `body ${i}`).toBe(JSON.stringify(body));
+      }
+    }
+  });
+
+  it('webhook payloads: the same at their own limit', () => {
+    const base = { webhook_id: 'w', event: 'e', type: 'T', link_id: 'l', attempt: 1, url: 'u', status_code: null, timestamp: 1_763_600_000_000 };
+    const pMax = jsonLimits.payloadBytes;
+    const blob = (c: string, bytes: number) => ({ blob: c.repeat(Math.floor((bytes - 11) / 6)) }); // {"blob":"..."} is 11 bytes and 6 a unit
+    for (const payload of [blob('\u0001', pMax), blob('\u0001', pMax + 6), blob('\ud800', pMax + 6), { a: { b: 1 } }, nest(jsonLimits.maxDepth, 1, false)]) {
+      const r = webhookAttemptSchema.safeParse({ ...base, payload });
+      expect(r.success ? undefined : r.error.issues[0]?.message).toBe(expected(payload, pMax));
+      if (r.success) expect(webhookAttemptRow(r.data).payload).toBe(JSON.stringify(r.data.payload));
+    }
+  });
+
+  it('a BigInt still fails as JSON.stringify does', () => {
+    expect(() => requestLogSchema.safeParse({ request_id: 'r', timestamp: 1_763_600_000_000, method: 'GET', endpoint: '/e', status_code: 500, response_body: { n: 1n } })).toThrow(/BigInt/);
   });
 });
