@@ -49,7 +49,7 @@ export const envSchema = z.object({
   IDEMPOTENCY_TTL_S: int(24 * 3600, 60),
 
   /** Jobs one worker holds at once: the pool it coalesces into one insert per table. */
-  WORKER_CONCURRENCY: int(128, 1),
+  WORKER_CONCURRENCY: int(256, 1),
   /** Niceness of the worker (and its embedded engine): 0 leaves it; higher yields the CPU to ingest. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
   /** Flush a table's batch when it holds this many rows... */
