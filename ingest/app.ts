@@ -53,7 +53,6 @@ export function createIngestApp(deps: IngestDeps) {
   const stages = deps.stages ?? [];
   const keys = new ApiKeys(config.INGEST_API_KEYS);
   const idempotency = new Idempotency(redis, config.QUEUE_PREFIX, config.IDEMPOTENCY_TTL_S);
-  let depth = { value: 0, at: 0 };
 
   /** Fails fast when Redis is down; allows a moment for a connection that is being (re)made. */
   const redisUp = async () => {
@@ -77,24 +76,44 @@ export function createIngestApp(deps: IngestDeps) {
     }
   };
 
-  /** Jobs not yet written; cached briefly so a burst of requests costs one round trip. */
-  async function queueDepth(): Promise<number> {
-    if (Date.now() - depth.at > DEPTH_CACHE_MS) {
-      const counts = await redisCall(queue.getJobCounts('wait', 'active', 'delayed', 'prioritized'), 'queue depth');
-      depth = { value: Object.values(counts).reduce((a, b) => a + b, 0), at: Date.now() };
-    }
-    return depth.value;
+  /**
+   * A Redis reading for the queue cap, cached for DEPTH_CACHE_MS so a burst of requests costs one
+   * round trip. A request that finds it stale waits for a fresh one; past half that age a request
+   * refreshes it in the background, so under steady traffic no request waits for it.
+   */
+  function cachedReading(read: () => Promise<number>, what: string) {
+    let value = 0;
+    let at = 0;
+    let refreshing: Promise<number> | undefined;
+    const refresh = () =>
+      (refreshing ??= redisCall(read(), what)
+        .then((v) => {
+          value = v;
+          at = Date.now();
+          return v;
+        })
+        .finally(() => {
+          refreshing = undefined;
+        }));
+    return {
+      async get(): Promise<number> {
+        const age = Date.now() - at;
+        if (age > DEPTH_CACHE_MS) return refresh();
+        if (age > DEPTH_CACHE_MS / 2) refresh().catch(() => {});
+        return value;
+      },
+      add(n: number) {
+        value += n;
+      },
+    };
   }
-
+  /** Jobs not yet written. */
+  const depth = cachedReading(async () => {
+    const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }, 'queue depth');
   /** Redis memory in use: a job's size varies 1000-fold, so the cap that bounds Redis is in bytes. */
-  let memory = { value: 0, at: 0 };
-  async function redisMemory(): Promise<number> {
-    if (Date.now() - memory.at > DEPTH_CACHE_MS) {
-      const info = await redisCall(redis.info('memory'), 'redis memory');
-      memory = { value: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0), at: Date.now() };
-    }
-    return memory.value;
-  }
+  const memory = cachedReading(async () => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? 0), 'redis memory');
 
   const app = express();
   app.disable('x-powered-by');
@@ -207,7 +226,7 @@ export function createIngestApp(deps: IngestDeps) {
       throw new ApiError('validation_error', `none of the ${rejected.length + dropped} records is valid`, { rejected });
     }
 
-    const [jobs, bytes] = await Promise.all([queueDepth(), redisMemory()]);
+    const [jobs, bytes] = await Promise.all([depth.get(), memory.get()]);
     if (jobs >= config.QUEUE_MAX_JOBS || bytes >= config.QUEUE_MAX_BYTES) {
       throw new ApiError(
         'backpressure',
@@ -221,7 +240,7 @@ export function createIngestApp(deps: IngestDeps) {
     const written = idempotent && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
     if (!written) {
       await redisCall(enqueueBatch(queue, redis, job, prepared.rows!), 'enqueue');
-      depth.value += 1;
+      depth.add(1);
     }
     count(job.count);
     return {

@@ -49,9 +49,10 @@ export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
 export const rowsKey = (prefix: string, jobId: string) => `${prefix}:rows:${jobId}`;
 
 /**
- * Ingest side: the rows first, then the job that points at them, so no worker can take a job
- * whose rows are not there yet. NX: a retried idempotent batch (same id, same text) keeps the
- * rows already stored.
+ * Ingest side: the rows, then the job that points at them, sent back to back on one connection
+ * (ingest's queue shares its Redis client): Redis runs them in order, so no worker can take a job
+ * whose rows are not stored yet, and the enqueue costs one round trip. NX: a retried idempotent
+ * batch (same id, same text) keeps the rows already stored.
  */
 export async function enqueueBatch(
   queue: Queue<BatchJob>,
@@ -60,8 +61,16 @@ export async function enqueueBatch(
   rows: string,
   jobId: string = job.batch_id,
 ): Promise<void> {
-  await redis.set(rowsKey(queuePrefix(queue), jobId), rows, 'NX');
-  await queue.add(job.kind, job, { jobId });
+  const [stored, added] = await Promise.allSettled([
+    redis.set(rowsKey(queuePrefix(queue), jobId), rows, 'NX'),
+    queue.add(job.kind, job, { jobId }),
+  ]);
+  if (stored.status === 'rejected') {
+    // A job without rows would only fail; take it back (rows stored without a job are swept).
+    if (added.status === 'fulfilled') await queue.remove(jobId).catch(() => {});
+    throw stored.reason;
+  }
+  if (added.status === 'rejected') throw added.reason;
 }
 
 export const queuePrefix = (queue: Queue) => queue.opts.prefix ?? 'bull';
