@@ -16,6 +16,9 @@ export function encodeRequest(url: URL, body: Buffer, headers: Record<string, st
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
+/** The socket ended before any byte of the response came back. */
+class ClosedUnanswered extends Error {}
+
 /** One request at a time per socket; at most `maxSockets` sockets, the idle ones reused. */
 export class RawHttpClient {
   private readonly idle: Socket[] = [];
@@ -28,7 +31,16 @@ export class RawHttpClient {
 
   post(request: Buffer): Promise<HttpResult> {
     const sentAt = Date.now();
-    const socket = this.idle.pop() ?? this.open();
+    const reused = this.idle.pop();
+    return this.send(request, reused ?? this.open(), sentAt).catch((err: unknown) => {
+      // The server closes a keep-alive socket idle for its keepAliveTimeout; one it closed just as
+      // this request was written never saw the request, so that one is retried on a new socket.
+      if (reused && err instanceof ClosedUnanswered) return this.send(request, this.open(), sentAt);
+      throw err;
+    });
+  }
+
+  private send(request: Buffer, socket: Socket, sentAt: number): Promise<HttpResult> {
     return new Promise<HttpResult>((resolve, reject) => {
       let buffered: Buffer = Buffer.alloc(0);
       let need = -1; // total bytes of the response once its headers are read
@@ -64,8 +76,8 @@ export class RawHttpClient {
         }
         if (buffered.length >= need) done();
       };
-      const onError = (err: Error) => done(err);
-      const onClose = () => done(new Error('socket closed before the response'));
+      const onError = (err: Error) => done(buffered.length === 0 ? new ClosedUnanswered(err.message) : err);
+      const onClose = () => done(buffered.length === 0 ? new ClosedUnanswered('socket closed before the response') : new Error('socket closed mid-response'));
       socket.on('data', onData);
       socket.on('error', onError);
       socket.on('close', onClose);
