@@ -202,7 +202,7 @@ export function createIngestApp(deps: IngestDeps) {
   }
 
   async function enqueue(kind: RecordKind, prepared: Prepared, batchId: string, idempotent: boolean): Promise<StoredResponse> {
-    const { job, rejected, stageRejected, dropped } = prepared;
+    const { queued, rejected, stageRejected, dropped } = prepared;
     /** Records by outcome, once the batch's fate is known (a 429 or 503 counts none of them). */
     const count = (accepted: number) => {
       const m = deps.metrics?.records;
@@ -217,11 +217,11 @@ export function createIngestApp(deps: IngestDeps) {
       }
     };
     // Every record dropped by a stage on purpose: nothing to queue, nothing for the producer to retry.
-    if (!job && rejected.length === 0 && dropped > 0) {
+    if (!queued && rejected.length === 0 && dropped > 0) {
       count(0);
       return { status: 202, body: { accepted: 0, rejected, batch_id: randomUUID() } };
     }
-    if (!job) {
+    if (!queued) {
       count(0);
       throw new ApiError('validation_error', `none of the ${rejected.length + dropped} records is valid`, { rejected });
     }
@@ -239,13 +239,13 @@ export function createIngestApp(deps: IngestDeps) {
     // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
     const written = idempotent && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
     if (!written) {
-      await redisCall(enqueueBatch(queue, redis, job, prepared.rows!), 'enqueue');
+      await redisCall(enqueueBatch(queue, redis, queued), 'enqueue');
       depth.add(1);
     }
-    count(job.count);
+    count(queued.job.count);
     return {
       status: rejected.length ? 207 : 202,
-      body: { accepted: job.count, rejected, batch_id: batchId },
+      body: { accepted: queued.job.count, rejected, batch_id: batchId },
     };
   }
 

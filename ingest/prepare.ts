@@ -1,6 +1,6 @@
 import { recordKinds, type RecordKind, type Row } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
-import type { BatchJobV3 } from '../queue/jobs.js';
+import type { EncodedBatch } from '../queue/jobs.js';
 import { encodeRows } from '../queue/job-rows.js';
 import { ApiError } from './errors.js';
 import { parseRecords } from './body.js';
@@ -25,10 +25,8 @@ export interface RejectedRecord {
 }
 
 export interface Prepared {
-  /** undefined when no record is left to queue; else its `count` records are accepted */
-  job?: BatchJobV3;
-  /** the job's rows (queue/job-rows.ts), stored beside it */
-  rows?: string;
+  /** undefined when no record is left to queue; else its job's `count` records are accepted */
+  queued?: EncodedBatch;
   rejected: RejectedRecord[];
   /** of `rejected`, how many a stage refused (the rest failed validation) */
   stageRejected: number;
@@ -62,9 +60,8 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
       rejected.push({ index, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
     }
   });
-  const encoded = rows.length ? encodeRows(kind, input.batchId, input.receivedAt, rows) : undefined;
   return {
-    ...(encoded ? { job: encoded.job, rows: encoded.text } : {}),
+    ...(rows.length ? { queued: encodeRows(kind, input.batchId, input.receivedAt, rows) } : {}),
     rejected,
     stageRejected,
     dropped,

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Row } from '../schema/records.js';
-import { rowsKey, type BatchJob, type BatchJobV3 } from './jobs.js';
+import { rowsKey, type BatchJob, type BatchJobV3, type EncodedBatch } from './jobs.js';
 
 /**
  * A job's rows as ClickHouse JSONCompactEachRow: one JSON array per row, values in `columns`
@@ -16,6 +16,9 @@ export interface JobRows {
   count: number;
 }
 
+/** Row arrays as the rows' text: one JSON.stringify for all of them, outer brackets dropped. */
+const rowsText = (rows: unknown[][]): string => (rows.length ? JSON.stringify(rows).slice(1, -1) : '');
+
 /** A v3 job's rows are missing from Redis: nothing can ever write this job, so it fails at once (no retries). */
 export class RowsMissingError extends UnrecoverableError {}
 
@@ -23,7 +26,7 @@ export class RowsMissingError extends UnrecoverableError {}
  * Ingest side: the v3 job and its rows' text for rows that all come from one row mapper (same
  * keys, same order). One JSON.stringify for the whole batch: per-row calls cost ~40% more.
  */
-export function encodeRows(kind: BatchJob['kind'], batchId: string, receivedAt: number, rows: Row[]): { job: BatchJobV3; text: string } {
+export function encodeRows(kind: BatchJob['kind'], batchId: string, receivedAt: number, rows: Row[]): EncodedBatch {
   const keys = Object.keys(rows[0] ?? {});
   const width = keys.length;
   const all = new Array<unknown[]>(rows.length);
@@ -34,14 +37,12 @@ export function encodeRows(kind: BatchJob['kind'], batchId: string, receivedAt: 
     values[width] = batchId;
     all[i] = values;
   }
-  const text = rows.length ? JSON.stringify(all).slice(1, -1) : '';
-  return { job: { v: 3, kind, batch_id: batchId, received_at: receivedAt, columns: [...keys, 'batch_id'], count: rows.length }, text };
+  return { job: { v: 3, kind, batch_id: batchId, received_at: receivedAt, columns: [...keys, 'batch_id'], count: rows.length }, text: rowsText(all) };
 }
 
 /** Row objects as compact rows in `columns` order (a missing value is null): the path off the hot one. */
 export function compactRows(rows: Record<string, unknown>[], columns: string[] = Object.keys(rows[0] ?? {})): JobRows {
-  const text = rows.length ? JSON.stringify(rows.map((r) => columns.map((c) => r[c] ?? null))).slice(1, -1) : '';
-  return { columns, text: Buffer.from(text), count: rows.length };
+  return { columns, text: Buffer.from(rowsText(rows.map((r) => columns.map((c) => r[c] ?? null)))), count: rows.length };
 }
 
 /**
@@ -75,33 +76,41 @@ export function inlineJobRows(job: Exclude<BatchJob, BatchJobV3>): JobRows {
   );
 }
 
+/** The rows as value arrays; undefined when the text is not JSON at all. */
+function parseRows(rows: JobRows): unknown[][] | undefined {
+  if (rows.count === 0) return [];
+  try {
+    return JSON.parse(`[${rows.text.toString()}]`) as unknown[][];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The rows one by one, each as its own JSON array text (isolating a bad row, dead letters). Text
  * that is not JSON at all comes back whole, as one row the engine will refuse and dead-letter.
  */
 export function splitRows(rows: JobRows): string[] {
-  if (rows.count === 0) return [];
-  const text = rows.text.toString();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(`[${text}]`);
-  } catch {
-    return [text];
-  }
-  return (parsed as unknown[]).map((r) => JSON.stringify(r));
+  return parseRows(rows)?.map((r) => JSON.stringify(r)) ?? [rows.text.toString()];
 }
 
-/** One row back as an object (without batch_id): for dead letters, crash repair and tests. */
-export function rowToObject(columns: string[], row: string): Row {
-  const values = JSON.parse(row) as Row[string][];
+/** One row's values as an object (without batch_id). */
+function valuesToObject(columns: string[], values: unknown[]): Row {
   const out: Row = {};
   columns.forEach((c, i) => {
-    if (c !== 'batch_id') out[c] = values[i] ?? null;
+    if (c !== 'batch_id') out[c] = (values[i] ?? null) as Row[string];
   });
   return out;
 }
 
-/** Rows as objects (without batch_id). */
+/** One row's text back as an object (without batch_id): for dead letters. */
+export function rowToObject(columns: string[], row: string): Row {
+  return valuesToObject(columns, JSON.parse(row) as unknown[]);
+}
+
+/** Rows as objects (without batch_id): for crash repair and tests. Throws on text that is not JSON. */
 export function rowObjects(rows: JobRows): Row[] {
-  return splitRows(rows).map((row) => rowToObject(rows.columns, row));
+  const parsed = parseRows(rows);
+  if (!parsed) throw new SyntaxError('the rows are not JSON');
+  return parsed.map((values) => valuesToObject(rows.columns, values));
 }

@@ -45,8 +45,16 @@ export interface BatchJobV3 {
 }
 export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
 
+/** A v3 job and its rows' text, as ingest queues them (queue/job-rows.ts encodeRows). */
+export interface EncodedBatch {
+  job: BatchJobV3;
+  text: string;
+}
+
 /** Where a v3 job's rows are kept until the job completes. */
 export const rowsKey = (prefix: string, jobId: string) => `${prefix}:rows:${jobId}`;
+/** BullMQ's hash for a job (its lock is at `<this>:lock`). */
+export const jobKey = (prefix: string, jobId: string) => `${prefix}:${QUEUE_NAME}:${jobId}`;
 
 /**
  * Ingest side: the rows, then the job that points at them, sent back to back on one connection
@@ -54,15 +62,9 @@ export const rowsKey = (prefix: string, jobId: string) => `${prefix}:rows:${jobI
  * whose rows are not stored yet, and the enqueue costs one round trip. NX: a retried idempotent
  * batch (same id, same text) keeps the rows already stored.
  */
-export async function enqueueBatch(
-  queue: Queue<BatchJob>,
-  redis: Redis,
-  job: BatchJobV3,
-  rows: string,
-  jobId: string = job.batch_id,
-): Promise<void> {
+export async function enqueueBatch(queue: Queue<BatchJob>, redis: Redis, { job, text }: EncodedBatch, jobId: string = job.batch_id): Promise<void> {
   const [stored, added] = await Promise.allSettled([
-    redis.set(rowsKey(queuePrefix(queue), jobId), rows, 'NX'),
+    redis.set(rowsKey(queuePrefix(queue), jobId), text, 'NX'),
     queue.add(job.kind, job, { jobId }),
   ]);
   if (stored.status === 'rejected') {

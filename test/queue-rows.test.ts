@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { enqueueBatch, QUEUE_NAME, rowsKey } from '../queue/jobs.js';
+import { enqueueBatch, jobKey, rowsKey } from '../queue/jobs.js';
 import { encodeRows } from '../queue/job-rows.js';
 import { sweepOrphanRows } from '../workers/orphan-rows.js';
 import { requestLogRow, requestLogSchema } from '../schema/records.js';
@@ -38,7 +38,7 @@ describe('rows beside their jobs (queue format v3)', () => {
       const { batch_id } = (await r.json()) as { batch_id: string };
       const text = await redis.get(rowsKey(p.config.QUEUE_PREFIX, batch_id));
       expect(text).toContain('"kept-2"');
-      expect((await redis.hget(`${p.config.QUEUE_PREFIX}:${QUEUE_NAME}:${batch_id}`, 'data'))!.length).toBeLessThan(400);
+      expect((await redis.hget(jobKey(p.config.QUEUE_PREFIX, batch_id), 'data'))!.length).toBeLessThan(400);
     } finally {
       p.worker.worker.resume();
     }
@@ -53,7 +53,7 @@ describe('rows beside their jobs (queue format v3)', () => {
     const lost = encodeRows('logs', 'batch-lost', Date.now(), [requestLogRow(requestLogSchema.parse(log('lost-1')))]);
     await p.worker.queue.add('logs', lost.job, { jobId: 'lost-job' }); // no rows stored
     const ok = encodeRows('logs', 'batch-ok', Date.now(), [requestLogRow(requestLogSchema.parse(log('beside-1')))]);
-    await enqueueBatch(p.worker.queue, redis, ok.job, ok.text, 'ok-job');
+    await enqueueBatch(p.worker.queue, redis, ok, 'ok-job');
     p.worker.worker.resume();
     await p.waitForIdle();
     const job = await p.worker.queue.getJob('lost-job');
@@ -69,7 +69,7 @@ describe('rows beside their jobs (queue format v3)', () => {
     await p.worker.worker.pause();
     try {
       const queued = encodeRows('logs', 'batch-queued', Date.now(), [requestLogRow(requestLogSchema.parse(log('queued-1')))]);
-      await enqueueBatch(p.worker.queue, redis, queued.job, queued.text, 'queued-job');
+      await enqueueBatch(p.worker.queue, redis, queued, 'queued-job');
       await redis.set(rowsKey(prefix, 'orphan-job'), '["x"]');
       // a fresh key may be an enqueue in progress: kept while younger than the idle threshold
       expect(await sweepOrphanRows(redis, prefix, 60)).toBe(0);

@@ -138,14 +138,13 @@ export class ClickHouseWriter {
       input_format_skip_unknown_fields: 0,
       date_time_input_format: 'basic',
     } as const;
-    const values = block.text;
     if (this.rawInsert) {
       try {
         // The embedded engine shares the machine's cores with ingest and Redis, so CPU is what
         // runs out: parsing a block in one thread skips parallel parsing's segmentation pass and
         // hand-offs (~5% more records/s end to end; docs/performance.md). A server keeps it.
         const embedded = { ...settings, input_format_parallel_parsing: 0 };
-        await this.rawInsert({ table: `${this.opts.database}.${table}`, columns: block.columns, values, format: 'JSONCompactEachRow', settings: embedded });
+        await this.rawInsert({ table: `${this.opts.database}.${table}`, columns: block.columns, values: block.text, format: 'JSONCompactEachRow', settings: embedded });
       } catch (err) {
         throw asClickHouseError(err);
       }
@@ -154,7 +153,7 @@ export class ClickHouseWriter {
       // serialisation (client.insert would want one value per row to stringify again).
       const result = await this.opts.client.exec({
         query: `INSERT INTO ${identifier(this.opts.database)}.${identifier(table)} (${block.columns.map(identifier).join(', ')}) FORMAT JSONCompactEachRow`,
-        values: Readable.from([values]),
+        values: Readable.from([block.text]),
         clickhouse_settings: settings,
       });
       result.stream.resume();

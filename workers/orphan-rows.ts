@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { QUEUE_NAME, rowsKey } from '../queue/jobs.js';
+import { jobKey, rowsKey } from '../queue/jobs.js';
 
 /**
  * A v3 job's rows are deleted when the job completes. Two rare paths leave rows without a job:
@@ -19,7 +19,7 @@ export async function sweepOrphanRows(redis: Redis, prefix: string, minIdleSecon
     if (keys.length === 0) continue;
     const checks = redis.pipeline();
     for (const key of keys) {
-      checks.exists(`${prefix}:${QUEUE_NAME}:${key.slice(idStart)}`);
+      checks.exists(jobKey(prefix, key.slice(idStart)));
       checks.object('IDLETIME', key);
     }
     const results = (await checks.exec()) ?? [];

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
 import { migrate } from '../clickhouse/migrate.js';
-import { QUEUE_NAME, rowsKey, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { jobKey, QUEUE_NAME, rowsKey, workerRedis, type BatchJob } from '../queue/jobs.js';
 import { readJobRows } from '../queue/job-rows.js';
 import { sweepOrphanRows } from './orphan-rows.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
@@ -101,8 +101,7 @@ export async function startWorkerRuntime(
     locksHeld: async (jobs) => {
       const held = jobs.filter((j) => j.token !== undefined);
       if (held.length === 0) return true;
-      // BullMQ keeps a job's lock token at <prefix>:<queue>:<id>:lock
-      const values = await jobRedis.mget(...held.map((j) => `${config.QUEUE_PREFIX}:${QUEUE_NAME}:${j.jobId}:lock`));
+      const values = await jobRedis.mget(...held.map((j) => `${jobKey(config.QUEUE_PREFIX, j.jobId)}:lock`));
       return held.every((j, i) => values[i] === j.token);
     },
   });
