@@ -30,7 +30,9 @@ function loopLateness() {
  */
 export interface StepResult {
   offeredRecordsPerSecond: number;
+  /** the measured part of the step; a warm-up before it is sent at the same rate but not counted */
   seconds: number;
+  warmupSeconds: number;
   requests: number;
   acceptedRecordsPerSecond: number;
   /** rows whose insert (ingested_at) fell in the step, per second: what the pipeline delivered */
@@ -78,7 +80,10 @@ export async function runStep(o: {
   measureFreshness: boolean;
   progress: Progress;
   label: string;
+  /** sent at the same rate before the measured `durationMs`, and left out of every figure */
+  warmupMs?: number;
 }): Promise<StepResult> {
+  const warmupMs = o.warmupMs ?? 0;
   const p = o.pipeline;
   // Fresh keep-alive sockets per step: ingest closes idle ones (keepAliveTimeout) while a step drains,
   // and reusing one being closed would show up as a network error that is the load generator's, not ingest's.
@@ -113,9 +118,18 @@ export async function runStep(o: {
   })();
 
   const pids = { ingest: p.ingest.pid!, worker: p.worker.pid!, redis: p.redis.process.pid! };
-  const cpuBefore = { ingest: processCpuSeconds(pids.ingest), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis), self: process.cpuUsage() };
-  const loopDelay = loopLateness();
-  const startedAt = Date.now();
+  const cpuSnapshot = () => ({ ingest: processCpuSeconds(pids.ingest), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis), self: process.cpuUsage() });
+  let cpuBefore = cpuSnapshot();
+  let loopDelay = loopLateness();
+  // The measured window starts after the warm-up: CPU and loop lateness are taken afresh then.
+  const startedAt = Date.now() + warmupMs;
+  const warmupTimer = warmupMs
+    ? setTimeout(() => {
+        cpuBefore = cpuSnapshot();
+        loopDelay.stop();
+        loopDelay = loopLateness();
+      }, warmupMs)
+    : undefined;
   const run = await paced<RequestBody>({
     next: () => {
       const body = o.pool.bodies[cursor++ % o.pool.bodies.length]!;
@@ -132,12 +146,13 @@ export async function runStep(o: {
       }
     },
     recordsPerSecond: o.recordsPerSecond,
-    durationMs: o.durationMs,
+    durationMs: warmupMs + o.durationMs,
     maxInFlight: o.maxInFlight,
     onTick: (records, inFlight) =>
       o.progress.update(`${o.label}: ${Math.round(o.recordsPerSecond)} records/s offered, ${records} sent, ${inFlight} in flight, queue ${depths[depths.length - 1] ?? 0} jobs`),
   });
   const endedAt = Date.now();
+  clearTimeout(warmupTimer);
   loopDelay.stop();
   const busy = (pid: number, before: number) => round((processCpuSeconds(pid) - before) / ((endedAt - startedAt) / 1000));
   const self = process.cpuUsage(cpuBefore.self);
@@ -163,11 +178,12 @@ export async function runStep(o: {
   const drainSeconds = (Date.now() - drainStart) / 1000;
   await sleep(300); // the last insert of the drain commits
 
-  const accepted = sent.filter((s) => s.status === 202);
+  const measured = sent.filter((s) => s.sentAt >= startedAt);
+  const accepted = measured.filter((s) => s.status === 202);
   const acceptedRecords = accepted.reduce((n, s) => n + s.records, 0);
   const seconds = (endedAt - startedAt) / 1000;
-  // Visible rate: inserts in the step's window after the first second (the pipe filling up).
-  const windowFrom = startedAt + Math.min(1000, o.durationMs / 4);
+  // Visible rate: inserts in the measured window, less its first second unless a warm-up filled the pipe.
+  const windowFrom = startedAt + (warmupMs ? 0 : Math.min(1000, o.durationMs / 4));
   const byTable: Record<string, { inserts: number; rows: number }> = {};
   for (const t of TABLES) {
     const [row] = await rows<{ rows: string; inserts: string }>(
@@ -187,8 +203,8 @@ export async function runStep(o: {
   const latencies = accepted.map((s) => s.doneAt - s.sentAt);
   const acceptedRate = acceptedRecords / seconds;
   const visibleRate = visibleRows / windowS;
-  const backpressure429 = sent.filter((s) => s.status === 429).length;
-  const other = sent.filter((s) => s.status !== 202 && s.status !== 429).length;
+  const backpressure429 = measured.filter((s) => s.status === 429).length;
+  const other = measured.filter((s) => s.status !== 202 && s.status !== 429).length;
   const meanRecordsPerJob = acceptedRecords / Math.max(1, accepted.length);
   const reasons: string[] = [];
   if (backpressure429 + other + network > 0) reasons.push(`${backpressure429} x 429, ${other} other errors, ${network} network errors`);
@@ -201,7 +217,8 @@ export async function runStep(o: {
   return {
     offeredRecordsPerSecond: round(o.recordsPerSecond),
     seconds: round(seconds),
-    requests: sent.length + network,
+    warmupSeconds: warmupMs / 1000,
+    requests: measured.length + network,
     acceptedRecordsPerSecond: round(acceptedRate),
     visibleRecordsPerSecond: round(visibleRate),
     rejectedRequests: { backpressure429, other, network },
@@ -223,6 +240,24 @@ export async function runStep(o: {
     },
     redisUsedMemoryMiB: { max: round(Math.max(0, ...redisUsed) / 2 ** 20), atEnd: round((redisUsed[redisUsed.length - 1] ?? 0) / 2 ** 20) },
   };
+}
+
+/** Waits (up to `timeoutMs`) until no merge runs in the pipeline's database, twice in a row. */
+async function mergesSettled(p: RunningPipeline, timeoutMs: number, progress: Progress): Promise<EndToEndResult['beforeHalfRate']> {
+  const running = async () =>
+    Number(
+      (await rows<{ n: string }>(p, `SELECT count() AS n FROM system.merges WHERE database = '${p.config.CLICKHOUSE_DATABASE}'`))[0]?.n ?? 0,
+    );
+  const started = Date.now();
+  const mergesRunning = await running();
+  let quiet = 0;
+  for (let n = mergesRunning; Date.now() - started < timeoutMs; n = await running()) {
+    quiet = n === 0 ? quiet + 1 : 0;
+    if (quiet === 2) break;
+    progress.update(`end to end: waiting for the engine's merges (${n} running)`);
+    await sleep(500);
+  }
+  return { mergesRunning, waitedSeconds: round((Date.now() - started) / 1000), settled: quiet === 2 };
 }
 
 async function rows<T>(p: RunningPipeline, query: string): Promise<T[]> {
@@ -263,6 +298,8 @@ export interface EndToEndResult {
   /** the visible rate of the ramp's first step that did not keep up (the pipeline's saturated throughput) */
   saturatedRecordsPerSecond?: number;
   atHalfRate: StepResult;
+  /** before the half-rate step: how long the engine took to finish the merges the ramp left behind */
+  beforeHalfRate: { mergesRunning: number; waitedSeconds: number; settled: boolean };
   peakRssOverRunMiB: { ingest: number; worker: number };
 }
 
@@ -301,7 +338,17 @@ export async function runEndToEnd(
     : // a step's visible rate can include the previous step's backlog draining; never count more than was accepted
       kept.length ? Math.max(...kept.map((s) => Math.min(s.visibleRecordsPerSecond, s.acceptedRecordsPerSecond))) : (failed?.visibleRecordsPerSecond ?? 0);
 
-  const atHalfRate = await runStep({ ...o, recordsPerSecond: sustained / 2, durationMs: o.halfRateMs, measureFreshness: true, label: 'end to end at half the sustained rate' });
+  // Half rate is a steady state: measured once the engine has merged what the ramp's overload left
+  // behind, and after a warm-up at that rate (JIT, sockets, the first flushes).
+  const beforeHalfRate = await mergesSettled(o.pipeline, o.settleTimeoutMs, o.progress);
+  const atHalfRate = await runStep({
+    ...o,
+    recordsPerSecond: sustained / 2,
+    durationMs: o.halfRateMs,
+    warmupMs: o.halfRateWarmupMs,
+    measureFreshness: true,
+    label: 'end to end at half the sustained rate',
+  });
   o.progress.done(`half rate: ${atHalfRate.acceptedRecordsPerSecond}/s, ingest p99 ${atHalfRate.ingestLatencyMs.p99} ms, freshness p99 ${atHalfRate.freshnessMs?.p99} ms`);
 
   const hwm = (pid: number) => round(processMemoryMiB(pid)?.peak ?? Number.NaN);
@@ -312,6 +359,7 @@ export async function runEndToEnd(
     sustainedRecordsPerSecond: round(sustained),
     ...(failed ? { saturatedRecordsPerSecond: failed.visibleRecordsPerSecond } : {}),
     atHalfRate,
+    beforeHalfRate,
     peakRssOverRunMiB: { ingest: hwm(o.pipeline.ingest.pid!), worker: hwm(o.pipeline.worker.pid!) },
   };
 }

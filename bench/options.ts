@@ -24,6 +24,10 @@ export interface BenchOptions {
     refineSteps: number;
     stepMs: number;
     halfRateMs: number;
+    /** sent at half rate before the measured `halfRateMs` and not counted */
+    halfRateWarmupMs: number;
+    /** the longest the half-rate step waits for the engine's merges to finish */
+    settleTimeoutMs: number;
     maxInFlight: number;
     drainTimeoutMs: number;
     /** `--rate=N`: skip the ramp and measure one 'half rate' step at N records/s (knob experiments) */
@@ -56,7 +60,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         poolLogs: 10_000,
         express: { durationMs: 2000, connections: 32 },
         middleware: { requests: 4000, runs: 3 },
-        e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, refineSteps: 1, stepMs: 3000, halfRateMs: 4000, maxInFlight: 64, drainTimeoutMs: 20_000 },
+        e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, refineSteps: 1, stepMs: 3000, halfRateMs: 4000, halfRateWarmupMs: 1000, settleTimeoutMs: 10_000, maxInFlight: 64, drainTimeoutMs: 20_000 },
         engine: { blockRows: 10_000, smallBlockRows: 2_000, rowsPerRun: 60_000, repetitions: 2 },
         queries: { sizes: [100_000], repetitions: 5 },
       }
@@ -66,12 +70,15 @@ export function parseOptions(argv: string[]): BenchOptions {
         poolLogs: 100_000,
         express: { durationMs: 10_000, connections: 64 },
         middleware: { requests: 20_000, runs: 5 },
-        e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, refineSteps: 3, stepMs: 15_000, halfRateMs: 30_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
+        e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, refineSteps: 3, stepMs: 15_000, halfRateMs: 30_000, halfRateWarmupMs: 5000, settleTimeoutMs: 60_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
         engine: { blockRows: 50_000, smallBlockRows: 5_000, rowsPerRun: 1_000_000, repetitions: 3 },
         queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
       };
   if (sizes) options.queries.sizes = sizes.split(',').map(Number);
   const rate = argv.find((a) => a.startsWith('--rate='))?.slice('--rate='.length);
   if (rate) options.e2e.fixedRecordsPerSecond = Number(rate);
+  // `--batch=N`: records per request (default 500, the producer SDK's default batch)
+  const batch = argv.find((a) => a.startsWith('--batch='))?.slice('--batch='.length);
+  if (batch) options.batchSize = Number(batch);
   return options;
 }

@@ -84,6 +84,10 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     });
     if (x.saturatedRecordsPerSecond !== undefined) rows.push({ figure: 'end to end when saturated (first step not kept up)', value: x.saturatedRecordsPerSecond, unit: 'records/s', ...(engineRate ? { ratioToCeiling: ratio(x.saturatedRecordsPerSecond, engineRate), ceiling: 'engine raw insert' } : {}) });
     const reqRate = round(h.requests / h.seconds);
+    if (x.beforeHalfRate) {
+      const m = x.beforeHalfRate;
+      rows.push({ figure: 'half rate: started after the ramp\'s merges / warm-up', value: `${m.mergesRunning} merges, ${m.waitedSeconds} s${m.settled ? '' : ' (still merging)'} / ${h.warmupSeconds} s`, unit: '' });
+    }
     rows.push({ figure: 'half rate: offered / visible', value: `${h.offeredRecordsPerSecond} / ${h.visibleRecordsPerSecond}`, unit: 'records/s' });
     rows.push({ figure: 'half rate: requests', value: reqRate, unit: 'req/s', ...(e ? { ratioToCeiling: ratio(reqRate, e.batchBody.requestsPerSecond), ceiling: 'Express, batch body' } : {}) });
     rows.push({ figure: 'half rate: ingest latency p50', value: h.ingestLatencyMs.p50, unit: 'ms', ...(e ? { ratioToCeiling: ratio(h.ingestLatencyMs.p50, e.batchBody.p50Ms), ceiling: 'Express p50 (loaded)' } : {}) });
