@@ -4,6 +4,7 @@ import { loadAverageNow, processCpuSeconds, processMemoryMiB } from './machine.j
 import type { BenchOptions } from './options.js';
 import type { RunningPipeline } from './pipeline-processes.js';
 import type { Progress } from './progress.js';
+import { waitForMerges } from './query-data.js';
 import { percentile, round } from './stats.js';
 import type { RequestBody, TrafficPool } from './traffic-pool.js';
 
@@ -242,24 +243,6 @@ export async function runStep(o: {
   };
 }
 
-/** Waits (up to `timeoutMs`) until no merge runs in the pipeline's database, twice in a row. */
-async function mergesSettled(p: RunningPipeline, timeoutMs: number, progress: Progress): Promise<EndToEndResult['beforeHalfRate']> {
-  const running = async () =>
-    Number(
-      (await rows<{ n: string }>(p, `SELECT count() AS n FROM system.merges WHERE database = '${p.config.CLICKHOUSE_DATABASE}'`))[0]?.n ?? 0,
-    );
-  const started = Date.now();
-  const mergesRunning = await running();
-  let quiet = 0;
-  for (let n = mergesRunning; Date.now() - started < timeoutMs; n = await running()) {
-    quiet = n === 0 ? quiet + 1 : 0;
-    if (quiet === 2) break;
-    progress.update(`end to end: waiting for the engine's merges (${n} running)`);
-    await sleep(500);
-  }
-  return { mergesRunning, waitedSeconds: round((Date.now() - started) / 1000), settled: quiet === 2 };
-}
-
 async function rows<T>(p: RunningPipeline, query: string): Promise<T[]> {
   return (await p.clickhouse.query({ query, format: 'JSONEachRow' })).json<T>();
 }
@@ -299,7 +282,7 @@ export interface EndToEndResult {
   saturatedRecordsPerSecond?: number;
   atHalfRate: StepResult;
   /** before the half-rate step: how long the engine took to finish the merges the ramp left behind */
-  beforeHalfRate: { mergesRunning: number; waitedSeconds: number; settled: boolean };
+  beforeHalfRate: Awaited<ReturnType<typeof waitForMerges>>;
   peakRssOverRunMiB: { ingest: number; worker: number };
 }
 
@@ -340,7 +323,7 @@ export async function runEndToEnd(
 
   // Half rate is a steady state: measured once the engine has merged what the ramp's overload left
   // behind, and after a warm-up at that rate (JIT, sockets, the first flushes).
-  const beforeHalfRate = await mergesSettled(o.pipeline, o.settleTimeoutMs, o.progress);
+  const beforeHalfRate = await waitForMerges({ client: o.pipeline.clickhouse, database: o.pipeline.config.CLICKHOUSE_DATABASE, timeoutMs: o.settleTimeoutMs, progress: o.progress });
   const atHalfRate = await runStep({
     ...o,
     recordsPerSecond: sustained / 2,

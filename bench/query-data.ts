@@ -132,8 +132,9 @@ FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM n
 
 /**
  * Waits until the engine has no merge running in the database (twice in a row), up to a limit.
- * The data set is inserted in a burst just before the queries; timing them while the engine still
- * merges that burst would measure the merge, not the dashboards. A live system has merged data
+ * The data set is inserted in a burst just before the queries (and the end-to-end ramp overloads
+ * the engine just before the half-rate step); timing them while the engine still merges that
+ * burst would measure the merge, not the dashboards (or ingest at half rate). A live system has merged data
  * older than a few minutes; its new parts are small. (In the runs so far the merges were done
  * within a second of the last insert.)
  */

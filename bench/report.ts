@@ -86,7 +86,7 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     const reqRate = round(h.requests / h.seconds);
     if (x.beforeHalfRate) {
       const m = x.beforeHalfRate;
-      rows.push({ figure: 'half rate: started after the ramp\'s merges / warm-up', value: `${m.mergesRunning} merges, ${m.waitedSeconds} s${m.settled ? '' : ' (still merging)'} / ${h.warmupSeconds} s`, unit: '' });
+      rows.push({ figure: 'half rate: waited for the ramp\'s merges / warm-up', value: `${m.waitedSeconds} s${m.settled ? '' : ' (still merging)'} / ${h.warmupSeconds} s`, unit: '' });
     }
     rows.push({ figure: 'half rate: offered / visible', value: `${h.offeredRecordsPerSecond} / ${h.visibleRecordsPerSecond}`, unit: 'records/s' });
     rows.push({ figure: 'half rate: requests', value: reqRate, unit: 'req/s', ...(e ? { ratioToCeiling: ratio(reqRate, e.batchBody.requestsPerSecond), ceiling: 'Express, batch body' } : {}) });
