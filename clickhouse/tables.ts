@@ -38,6 +38,12 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
   },
   {
+    view: 'request_errors_1m_mv',
+    target: 'request_errors_1m',
+    source: 'request_logs',
+    rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
+  },
+  {
     view: 'link_activity_mv',
     target: 'link_activity',
     source: 'request_logs',

@@ -121,6 +121,15 @@ describe('end to end', () => {
     expect(rollup).toEqual(wide);
   });
 
+  it('keeps request_errors_1m equal to the raw logs, per minute, institution and customer, with errors', async () => {
+    const dims = 'institution, customer_id';
+    const raw = num(await p.rows(`SELECT toStartOfMinute(timestamp) AS minute, ${dims}, count() AS n, countIf(status_code >= 400) AS e FROM ${db}.request_logs GROUP BY minute, ${dims} ORDER BY ALL`));
+    const rollup = num(await p.rows(`SELECT minute, ${dims}, sum(requests) AS n, sum(errors) AS e FROM ${db}.request_errors_1m GROUP BY minute, ${dims} ORDER BY ALL`));
+    expect(rollup.length).toBeGreaterThan(30);
+    expect(rollup.some((r) => (r as { e: number }).e > 0)).toBe(true);
+    expect(rollup).toEqual(raw);
+  });
+
   it('keeps link_activity equal to the raw logs per link', async () => {
     const raw = num(await p.rows(`SELECT link_id, count() AS n, countIf(status_code >= 400) AS e, toString(max(timestamp)) AS last FROM ${db}.request_logs GROUP BY link_id ORDER BY link_id`));
     const rollup = num(await p.rows(`SELECT link_id, sum(requests) AS n, sum(errors) AS e, toString(max(last_request_at)) AS last FROM ${db}.link_activity GROUP BY link_id ORDER BY link_id`));
