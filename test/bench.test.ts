@@ -29,6 +29,12 @@ describe('npm run bench -- --quick', () => {
       expect(e2e.sustainedRecordsPerSecond).toBeGreaterThan(0);
       expect(e2e.atHalfRate.freshnessMs!.batches).toBeGreaterThan(0);
       expect(Number.isFinite(e2e.atHalfRate.ingestLatencyMs.p99)).toBe(true);
+      // half rate is measured after the ramp's merges and a warm-up that no figure counts
+      expect(e2e.atHalfRate.warmupSeconds).toBe(1);
+      expect(e2e.atHalfRate.seconds).toBeGreaterThan(3.5);
+      expect(e2e.atHalfRate.seconds).toBeLessThan(4.5);
+      expect(e2e.beforeHalfRate.waitedSeconds).toBeGreaterThanOrEqual(0);
+      expect(stdout).toContain('waited for the ramp');
       // the queue cap holds: 429 once Redis is at QUEUE_MAX_BYTES, and the backlog all lands
       const cap = report.queueCap!;
       expect(cap.backpressure429).toBeGreaterThan(0);
