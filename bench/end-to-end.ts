@@ -281,6 +281,8 @@ export interface EndToEndResult {
   steps: StepResult[];
   /** the highest rate a step kept up with: its visible rate, capped at its accepted rate */
   sustainedRecordsPerSecond: number;
+  /** the index in `steps` of that step (absent with --rate) */
+  sustainedStep?: number;
   /** the visible rate of the ramp's first step that did not keep up (the pipeline's saturated throughput) */
   saturatedRecordsPerSecond?: number;
   atHalfRate: StepResult;
@@ -331,11 +333,8 @@ export async function runEndToEnd(
       `confirm: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
     );
   }
-  const kept = steps.filter((s) => s.keptUp);
-  const sustained = o.fixedRecordsPerSecond
-    ? 2 * o.fixedRecordsPerSecond
-    : // a step's visible rate can include the previous step's backlog draining; never count more than was accepted
-      kept.length ? delivered(best(kept)!) : (failed?.visibleRecordsPerSecond ?? 0);
+  const sustainedStep = best(steps.filter((s) => s.keptUp));
+  const sustained = o.fixedRecordsPerSecond ? 2 * o.fixedRecordsPerSecond : sustainedStep ? delivered(sustainedStep) : (failed?.visibleRecordsPerSecond ?? 0);
 
   // Half rate is a steady state: measured once the engine has merged what the ramp's overload left
   // behind, and after a warm-up at that rate (JIT, sockets, the first flushes).
@@ -356,6 +355,7 @@ export async function runEndToEnd(
     maxInFlight: o.maxInFlight,
     steps,
     sustainedRecordsPerSecond: round(sustained),
+    ...(sustainedStep && !o.fixedRecordsPerSecond ? { sustainedStep: steps.indexOf(sustainedStep) } : {}),
     ...(failed ? { saturatedRecordsPerSecond: failed.visibleRecordsPerSecond } : {}),
     atHalfRate,
     beforeHalfRate,

@@ -102,7 +102,7 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     rows.push({ figure: 'half rate: inserts', value: h.inserts.perSecond, unit: 'inserts/s' });
     rows.push({ figure: 'half rate: rows per insert', value: h.inserts.rowsPerInsert, unit: 'rows' });
     rows.push({ figure: 'half rate: peak RSS ingest / worker', value: `${h.peakRssMiB.ingest} / ${h.peakRssMiB.worker}`, unit: 'MiB' });
-    const sustainedStep = x.steps.filter((s) => s.keptUp).at(-1);
+    const sustainedStep = x.sustainedStep !== undefined ? x.steps[x.sustainedStep] : x.steps.filter((s) => s.keptUp).at(-1);
     if (sustainedStep) {
       rows.push({ figure: 'sustained rate: peak RSS worker', value: sustainedStep.peakRssMiB.worker, unit: 'MiB', target: '< 1024 MiB', meetsTarget: sustainedStep.peakRssMiB.worker < 1024 });
     }
