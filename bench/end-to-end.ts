@@ -81,7 +81,10 @@ export async function runStep(o: {
   measureFreshness: boolean;
   progress: Progress;
   label: string;
-  /** sent at the same rate before the measured `durationMs`, and left out of every figure */
+  /**
+   * sent at the same rate before the measured `durationMs`, and left out of the latencies, freshness,
+   * CPU and rates (the queue-depth, RSS and Redis-memory samplers run through it)
+   */
   warmupMs?: number;
 }): Promise<StepResult> {
   const warmupMs = o.warmupMs ?? 0;
@@ -243,6 +246,10 @@ export async function runStep(o: {
   };
 }
 
+/** A ramp step's progress line: its rate offered and visible, and whether it kept up. */
+const stepLine = (label: string, step: StepResult) =>
+  `${label}: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`;
+
 /** What a kept step delivered: its visible rate, never more than it accepted (the previous step's backlog can drain into it). */
 const delivered = (s: StepResult) => Math.min(s.visibleRecordsPerSecond, s.acceptedRecordsPerSecond);
 
@@ -299,9 +306,7 @@ export async function runEndToEnd(
   for (let i = 0; i < (o.fixedRecordsPerSecond ? 0 : o.maxSteps); i++) {
     const step = await runStep({ ...o, recordsPerSecond: rate, durationMs: o.stepMs, measureFreshness: false, label: `end to end, step ${i + 1} at ${Math.round(rate)}/s` });
     steps.push(step);
-    o.progress.done(
-      `step ${i + 1}: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
-    );
+    o.progress.done(stepLine(`step ${i + 1}`, step));
     if (!step.keptUp) break;
     rate *= o.growth;
   }
@@ -314,9 +319,7 @@ export async function runEndToEnd(
     const mid = Math.sqrt(lo * hi);
     const step = await runStep({ ...o, recordsPerSecond: mid, durationMs: o.stepMs, measureFreshness: false, label: `end to end, refining at ${Math.round(mid)}/s` });
     steps.push(step);
-    o.progress.done(
-      `refine ${i + 1}: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
-    );
+    o.progress.done(stepLine(`refine ${i + 1}`, step));
     if (step.keptUp) lo = mid;
     else hi = mid;
   }
@@ -329,9 +332,7 @@ export async function runEndToEnd(
     const rate = bestKept.visibleRecordsPerSecond;
     const step = await runStep({ ...o, recordsPerSecond: rate, durationMs: o.stepMs, measureFreshness: false, label: `end to end, confirming at ${Math.round(rate)}/s` });
     steps.push(step);
-    o.progress.done(
-      `confirm: offered ${step.offeredRecordsPerSecond}/s, visible ${step.visibleRecordsPerSecond}/s, ${step.keptUp ? 'kept up' : `did not keep up (${step.whyNot})`}`,
-    );
+    o.progress.done(stepLine('confirm', step));
   }
   const sustainedStep = best(steps.filter((s) => s.keptUp));
   const sustained = o.fixedRecordsPerSecond ? 2 * o.fixedRecordsPerSecond : sustainedStep ? delivered(sustainedStep) : (failed?.visibleRecordsPerSecond ?? 0);

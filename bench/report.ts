@@ -84,10 +84,8 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     });
     if (x.saturatedRecordsPerSecond !== undefined) rows.push({ figure: 'end to end when saturated (first step not kept up)', value: x.saturatedRecordsPerSecond, unit: 'records/s', ...(engineRate ? { ratioToCeiling: ratio(x.saturatedRecordsPerSecond, engineRate), ceiling: 'engine raw insert' } : {}) });
     const reqRate = round(h.requests / h.seconds);
-    if (x.beforeHalfRate) {
-      const m = x.beforeHalfRate;
-      rows.push({ figure: 'half rate: waited for the ramp\'s merges / warm-up', value: `${m.waitedSeconds} s${m.settled ? '' : ' (still merging)'} / ${h.warmupSeconds} s`, unit: '' });
-    }
+    const merges = x.beforeHalfRate;
+    rows.push({ figure: 'half rate: waited for the ramp\'s merges / warm-up', value: `${merges.waitedSeconds} s${merges.settled ? '' : ' (still merging)'} / ${h.warmupSeconds} s`, unit: '' });
     rows.push({ figure: 'half rate: offered / visible', value: `${h.offeredRecordsPerSecond} / ${h.visibleRecordsPerSecond}`, unit: 'records/s' });
     rows.push({ figure: 'half rate: requests', value: reqRate, unit: 'req/s', ...(e ? { ratioToCeiling: ratio(reqRate, e.batchBody.requestsPerSecond), ceiling: 'Express, batch body' } : {}) });
     rows.push({ figure: 'half rate: ingest latency p50', value: h.ingestLatencyMs.p50, unit: 'ms', ...(e ? { ratioToCeiling: ratio(h.ingestLatencyMs.p50, e.batchBody.p50Ms), ceiling: 'Express p50 (loaded)' } : {}) });
@@ -102,7 +100,7 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     rows.push({ figure: 'half rate: inserts', value: h.inserts.perSecond, unit: 'inserts/s' });
     rows.push({ figure: 'half rate: rows per insert', value: h.inserts.rowsPerInsert, unit: 'rows' });
     rows.push({ figure: 'half rate: peak RSS ingest / worker', value: `${h.peakRssMiB.ingest} / ${h.peakRssMiB.worker}`, unit: 'MiB' });
-    const sustainedStep = x.sustainedStep !== undefined ? x.steps[x.sustainedStep] : x.steps.filter((s) => s.keptUp).at(-1);
+    const sustainedStep = x.sustainedStep !== undefined ? x.steps[x.sustainedStep] : undefined;
     if (sustainedStep) {
       rows.push({ figure: 'sustained rate: peak RSS worker', value: sustainedStep.peakRssMiB.worker, unit: 'MiB', target: '< 1024 MiB', meetsTarget: sustainedStep.peakRssMiB.worker < 1024 });
     }

@@ -33,20 +33,19 @@ const requestDropdowns = [
 ] as const;
 /** The dropdowns request_status_1m has no column for. */
 const notInNarrowRollup: readonly string[] = ['endpoint', 'method', 'source'];
-const requestConditions = ['$__timeFilter(minute)', ...requestDropdowns.map(([column, variable]) => anyOf(column, variable))];
-const narrowConditions = [
+/** The time filter and the dropdowns a table has columns for (all but `missing`). */
+const conditionsWithout = (missing: readonly string[]) => [
   '$__timeFilter(minute)',
-  ...requestDropdowns.filter(([, variable]) => !notInNarrowRollup.includes(variable)).map(([column, variable]) => anyOf(column, variable)),
+  ...requestDropdowns.filter(([, variable]) => !missing.includes(variable)).map(([column, variable]) => anyOf(column, variable)),
 ];
+const requestConditions = conditionsWithout([]);
+const narrowConditions = conditionsWithout(notInNarrowRollup);
 const requestFilters = allOf(...requestConditions);
 const narrowRollupAnswers = noneSelected(...notInNarrowRollup);
 /** The dropdowns request_errors_1m has no column for: the response's, besides those above. */
 const notInErrorRollup: readonly string[] = [...notInNarrowRollup, 'status_code'];
 const errorRollupAnswers = noneSelected(...notInErrorRollup);
-const errorConditions = [
-  '$__timeFilter(minute)',
-  ...requestDropdowns.filter(([, variable]) => !notInErrorRollup.includes(variable)).map(([column, variable]) => anyOf(column, variable)),
-];
+const errorConditions = conditionsWithout(notInErrorRollup);
 const where = (...conditions: string[]) => conditions.join('\n      AND ');
 
 /**
