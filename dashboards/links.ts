@@ -2,7 +2,7 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, tablePanel } from './panels.js';
-import { currentLinks, linkLastAccess } from './shared-sql.js';
+import { currentLinks, inLinkOrder, linkLastAccess } from './shared-sql.js';
 import { allOf, anyOf, matchesText } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
@@ -31,7 +31,8 @@ export const linksByStatusSql = `
   )
   WHERE ${stateFilters}
   GROUP BY status
-  ORDER BY links DESC, status`;
+  ORDER BY links DESC, status
+  ${inLinkOrder}`;
 
 export const linksTableSql = `
   SELECT
@@ -50,7 +51,8 @@ export const linksTableSql = `
   ) AS a ON a.link_id = l.link_id
   WHERE ${allOf(anyOf('l.status', 'link_status'), anyOf('l.access_mode', 'access_mode'))}
   ORDER BY created_at DESC, link_id
-  LIMIT 1000`;
+  LIMIT 1000
+  ${inLinkOrder}`;
 
 export function linksDashboard() {
   const toDetail = drillDownUrl(spec.uid, dashboardUids.linkDetail, { link_id: '${__value.raw}' });
