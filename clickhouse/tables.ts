@@ -14,7 +14,13 @@ export type RawTable = keyof typeof rawTableTime;
 export interface Rollup {
   view: string;
   target: string;
+  /** the raw table whose rows it summarises; its flushes are what crash repair rebuilds after */
   source: RawTable;
+  /**
+   * The table its view reads when that is not `source`: the target of a rollup over the same
+   * source listed before this one, so crash repair rebuilds that first and this one from it.
+   */
+  from?: string;
   /**
    * buckets: the rollup aggregates by a time bucket; rebuild = delete the touched buckets and
    * re-run the view's SELECT over the raw rows of those buckets.
@@ -48,6 +54,15 @@ export const rollups: Rollup[] = [
     target: 'link_activity',
     source: 'request_logs',
     rebuild: { kind: 'buckets', column: 'day', expr: 'toDate(timestamp)' },
+  },
+  {
+    // Its touched months are rebuilt from the link_activity just rebuilt, which also undoes what
+    // that rebuild fed it through the view.
+    view: 'link_activity_monthly_mv',
+    target: 'link_activity_monthly',
+    source: 'request_logs',
+    from: 'link_activity',
+    rebuild: { kind: 'buckets', column: 'month', expr: 'toStartOfMonth(timestamp)' },
   },
   {
     view: 'webhook_stats_1m_mv',

@@ -37,11 +37,11 @@ export function currentLinks(...where: string[]): string {
  */
 export const inLinkOrder = 'SETTINGS optimize_aggregation_in_order = 1';
 
-/** Last access per link, merged over unmerged rollup parts. */
+/** Last access and request totals per link, merged over its months and unmerged rollup parts. */
 export function linkLastAccess(...where: string[]): string {
   return `
     SELECT link_id, max(last_request_at) AS last_accessed_at, sum(requests) AS requests, sum(errors) AS errors
-    FROM link_activity${where.length ? `\n    WHERE ${allOf(...where)}` : ''}
+    FROM link_activity_monthly${where.length ? `\n    WHERE ${allOf(...where)}` : ''}
     GROUP BY link_id`;
 }
 

@@ -93,8 +93,9 @@ describe('cluster rendering', () => {
     for (const r of rollups) {
       const v = views.find((s) => s.includes(`${DB}.${r.view} ON CLUSTER ${CLUSTER} `))!;
       expect(v, r.view).toContain(`TO ${DB}.${localTableName(r.target)} AS`);
-      expect(v).toContain(`FROM ${DB}.${localTableName(r.source)}`);
-      expect(v).not.toMatch(new RegExp(`${DB}\\.${r.source}\\b(?!_local)`));
+      const from = r.from ?? r.source;
+      expect(v).toContain(`FROM ${DB}.${localTableName(from)}`);
+      expect(v).not.toMatch(new RegExp(`${DB}\\.${from}\\b(?!_local)`));
     }
   });
 });
@@ -182,6 +183,12 @@ describe('rollups over two shards', () => {
       rows(`SELECT link_id, sum(requests) AS n, sum(errors) AS e, max(last_request_at) AS last, min(first_request_at) AS first
             FROM ${from} GROUP BY link_id ORDER BY link_id`);
     expect(await activity(union('link_activity'))).toEqual(await activity('single.link_activity'));
+    const monthly = (from: string) =>
+      rows(`SELECT month, link_id, sum(requests) AS n, sum(errors) AS e, max(last_request_at) AS last
+            FROM ${from} GROUP BY month, link_id ORDER BY month, link_id`);
+    const singleMonthly = await monthly('single.link_activity_monthly');
+    expect(singleMonthly.length).toBeGreaterThan(10);
+    expect(await monthly(union('link_activity_monthly'))).toEqual(singleMonthly);
   });
 
   it("links' latest state read with argMax is the single-node answer", async () => {

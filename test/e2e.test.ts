@@ -136,6 +136,15 @@ describe('end to end', () => {
     expect(rollup).toEqual(raw);
   });
 
+  it('keeps link_activity_monthly (fed by link_activity) equal to the raw logs per link and month', async () => {
+    const dims = 'link_id';
+    const raw = num(await p.rows(`SELECT toStartOfMonth(timestamp) AS month, ${dims}, count() AS n, countIf(status_code >= 400) AS e, toString(max(timestamp)) AS last FROM ${db}.request_logs WHERE link_id != '' GROUP BY month, ${dims} ORDER BY ALL`));
+    const rollup = num(await p.rows(`SELECT month, ${dims}, sum(requests) AS n, sum(errors) AS e, toString(max(last_request_at)) AS last FROM ${db}.link_activity_monthly GROUP BY month, ${dims} ORDER BY ALL`));
+    expect(rollup.length).toBeGreaterThan(3);
+    expect(rollup.some((r) => (r as { e: number }).e > 0)).toBe(true);
+    expect(rollup).toEqual(raw);
+  });
+
   it('stores webhook attempts and keeps webhook_stats_1m equal to them', async () => {
     const [a] = await p.rows(`SELECT webhook_id, attempt, status_code, error, payload FROM ${db}.webhook_attempts WHERE webhook_id = 'wh-0' AND attempt = 1`);
     expect(a).toEqual({ webhook_id: 'wh-0', attempt: 1, status_code: null, error: 'timeout', payload: '{"webhook_id":"wh-0","data":{"n":0}}' });

@@ -63,7 +63,14 @@ describe('schema', () => {
     for (const r of rollups) {
       const ddl = views.find((v) => v.name === r.view)!.create_table_query;
       expect(ddl).toContain(`TO ${db}.${r.target}`);
-      expect(ddl).toContain(`FROM ${db}.${r.source}`);
+      expect(ddl).toContain(`FROM ${db}.${r.from ?? r.source}`);
+      if (r.from) {
+        // fed by an earlier rollup of the same raw table: repair rebuilds that one first
+        const feeder = rollups.findIndex((x) => x.target === r.from);
+        expect(feeder, r.view).toBeGreaterThanOrEqual(0);
+        expect(feeder, r.view).toBeLessThan(rollups.indexOf(r));
+        expect(rollups[feeder]!.source).toBe(r.source);
+      }
       expect(await columnsOf(r.target)).toContain(r.rebuild.column);
     }
     expect(Object.keys(rawTableTime).sort()).toEqual(kindNames.map((k) => recordKinds[k].table).sort());

@@ -94,9 +94,12 @@ export async function repairInterruptedFlushes(o: RepairOptions): Promise<Repair
           clickhouse_settings: { mutations_sync: '1' },
         });
       }
+      // The token too, emptied: the embedded engine keeps the last one on its session (the raw
+      // re-insert's), and with it this insert lost blocks as "repeats" of what the same rebuild
+      // had just fed a view fed by another rollup (link_activity_monthly; test/crash-repair.test.ts).
       await o.client.command({
         query: `INSERT INTO ${db}.${r.target} SELECT * FROM (${select}) WHERE ${r.rebuild.column} IN (${touched})`,
-        clickhouse_settings: { insert_deduplicate: 0 },
+        clickhouse_settings: { insert_deduplicate: 0, insert_deduplication_token: '' },
       });
       report.rollupsRebuilt++;
     }
