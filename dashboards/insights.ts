@@ -4,7 +4,7 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
-import { currentLinks, inLinkOrder, linkLastAccess } from './shared-sql.js';
+import { currentLinks, linkLastAccess } from './shared-sql.js';
 import { allOf, anyOf, noneSelected } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
@@ -82,15 +82,13 @@ export const linksCreatedSql = `
   )
   WHERE created_at >= now() - INTERVAL 30 DAY
   GROUP BY access_mode
-  ORDER BY access_mode
-  ${inLinkOrder}`;
+  ORDER BY access_mode`;
 
 export const validLinksSql = `
   SELECT count() AS valid_links
   FROM (${currentLinks(...linkFilters)}
   )
-  WHERE status = 'valid'
-  ${inLinkOrder}`;
+  WHERE status = 'valid'`;
 
 /** Links with at least one request in the time range. */
 export const activeLinksSql = `

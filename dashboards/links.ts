@@ -2,7 +2,7 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, tablePanel } from './panels.js';
-import { currentLinks, inLinkOrder, linkLastAccess } from './shared-sql.js';
+import { currentLinks, linkLastAccess } from './shared-sql.js';
 import { allOf, anyOf, matchesText } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
@@ -31,8 +31,7 @@ export const linksByStatusSql = `
   )
   WHERE ${stateFilters}
   GROUP BY status
-  ORDER BY links DESC, status
-  ${inLinkOrder}`;
+  ORDER BY links DESC, status`;
 
 export const linksTableSql = `
   SELECT
@@ -51,8 +50,7 @@ export const linksTableSql = `
   ) AS a ON a.link_id = l.link_id
   WHERE ${allOf(anyOf('l.status', 'link_status'), anyOf('l.access_mode', 'access_mode'))}
   ORDER BY created_at DESC, link_id
-  LIMIT 1000
-  ${inLinkOrder}`;
+  LIMIT 1000`;
 
 export function linksDashboard() {
   const toDetail = drillDownUrl(spec.uid, dashboardUids.linkDetail, { link_id: '${__value.raw}' });

@@ -28,15 +28,6 @@ export function currentLinks(...where: string[]): string {
     GROUP BY link_id`;
 }
 
-/**
- * For a query that groups every link by link_id (currentLinks without a link filter): links_latest
- * and link_activity are sorted by link_id, so the engine can aggregate them in key order, streaming
- * sorted parts instead of filling a hash table with every link. At 100k links: Links by status
- * 51 → 28 ms, the Links table 175 → 133 ms (docs/performance.md, section 21). It goes at the end
- * of the whole query; set on the grouping subquery alone it measured no faster.
- */
-export const inLinkOrder = 'SETTINGS optimize_aggregation_in_order = 1';
-
 /** Last access and request totals per link, merged over its months and unmerged rollup parts. */
 export function linkLastAccess(...where: string[]): string {
   return `

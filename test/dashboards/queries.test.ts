@@ -167,23 +167,6 @@ describe('Insights answers from the rollups', () => {
   });
 });
 
-describe('panels over every link aggregate in link_id order', () => {
-  // links_latest (and link_activity) are sorted by link_id: in key order the engine streams sorted
-  // parts instead of hashing every link (docs/performance.md, section 21). The answers are checked
-  // against the fixture above; this guards the plan.
-  it.each([
-    ['links', 'Links by status'],
-    ['links', 'Links'],
-    ['insights', 'Links created (last 30 days)'],
-    ['insights', 'Valid links'],
-  ])('%s / %s', async (uid, title) => {
-    const b = board(uid);
-    const sql = expandQuery(panelByTitle(b, title).targets![0]!.rawSql, await context(b, 'all'));
-    const plan = (await run(`EXPLAIN PIPELINE ${sql}`)).map((r) => String(r.explain)).join('\n');
-    expect(plan).toContain('AggregatingInOrderTransform');
-  });
-});
-
 describe('Insights reads the narrow rollup while endpoint, method and source are All', () => {
   const narrowPanels = ['Requests', 'Most common errors', 'Errors per institution', 'Internal vs institution errors'];
   const insights = () => board('insights');
