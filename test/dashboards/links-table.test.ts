@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClickHouse, type ClickHouseClient } from '../../clickhouse/client.js';
+import { migrate } from '../../clickhouse/migrate.js';
+import { loadConfig } from '../../config/env.js';
+import { accessModes, linkStatuses, recordKinds } from '../../schema/records.js';
+import { committedDashboards, panelByTitle } from './dashboard-json.js';
+import { ALL, expandQuery, type TemplateVariable } from './grafana-expander.js';
+
+/**
+ * The Links table past its 1,000-row limit, against the raw tables: every link's newest state from
+ * `links`, its activity from `request_logs`, filtered, ordered, the first 1,000 kept. 2,400 links, a
+ * third with a later state still unmerged beside the first in links_latest (a state filter must
+ * keep a link by its newest state only), tied creation times, request logs over two months (so
+ * link_activity_monthly sums across months).
+ */
+const dir = mkdtempSync(join(tmpdir(), 'obs-links-table-'));
+const db = 'observability';
+let ch: ClickHouseClient;
+const LINKS = 2_400;
+const institutions = ['erebor_mx_retail', 'gotham_br_business', 'ofelia_co_retail'];
+const customers = ['acme', 'globex'];
+const now = Date.UTC(2026, 10, 20);
+const MIN = 60_000;
+
+beforeAll(async () => {
+  ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
+  await migrate(ch, { database: db });
+  await ch.command({ query: `USE ${db}` });
+  const plain = { insert_deduplicate: 0, insert_deduplication_token: '' } as const;
+
+  const first: Record<string, unknown>[] = [];
+  const later: Record<string, unknown>[] = [];
+  for (let i = 0; i < LINKS; i++) {
+    const link = {
+      link_id: `lnk_${i}`,
+      institution: institutions[i % 3]!,
+      customer_id: customers[i % 2]!,
+      external_id: `user-${i % 1_000}`, // an external id shared by up to 3 links
+      // created_at ties between pairs of links, so link_id breaks them
+      created_at: now - 40 * 24 * 60 * MIN + Math.floor(i / 2) * 20 * MIN,
+    };
+    first.push({ ...link, status: linkStatuses[i % 4]!, access_mode: accessModes[i % 2]!, updated_at: link.created_at });
+    if (i % 3 === 0) {
+      // a later state: the table must show this one, and filter on it
+      later.push({ ...link, status: linkStatuses[(i + 1) % 4]!, access_mode: accessModes[(i + 1) % 2]!, updated_at: link.created_at + 5 * MIN });
+    }
+  }
+  const asRows = (states: Record<string, unknown>[]) => states.map((s) => ({ ...recordKinds.links.toRow(recordKinds.links.schema.parse(s) as never), batch_id: 'links' }));
+  await ch.insert({ table: 'links', values: asRows(first), format: 'JSONEachRow', clickhouse_settings: plain });
+  // links_latest keeps both states of a changed link, in two parts, as until ClickHouse merges them
+  await ch.command({ query: `SYSTEM STOP MERGES ${db}.links_latest` });
+  await ch.insert({ table: 'links', values: asRows(later), format: 'JSONEachRow', clickhouse_settings: plain });
+
+  const logs = [];
+  for (let n = 0; n < 12_000; n++) {
+    const i = (n * 7) % LINKS;
+    if (i % 5 === 4) continue; // some links never called
+    logs.push(
+      recordKinds.logs.toRow(
+        recordKinds.logs.schema.parse({
+          request_id: `req-${n}`,
+          timestamp: now - ((n * 7919) % (45 * 24 * 60)) * MIN, // over October and November
+          method: 'GET',
+          endpoint: '/api/accounts/',
+          status_code: n % 6 === 0 ? 428 : 200,
+          link_id: `lnk_${i}`,
+          institution: institutions[i % 3],
+          customer_id: customers[i % 2],
+        }) as never,
+      ),
+    );
+  }
+  await ch.insert({ table: 'request_logs', values: logs.map((l) => ({ ...l, batch_id: 'logs' })), format: 'JSONEachRow', clickhouse_settings: plain });
+});
+
+afterAll(async () => {
+  await ch?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const rows = async (sql: string) => (await ch.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+const board = committedDashboards().find((b) => b.uid === 'links')!;
+const tableSql = panelByTitle(board, 'Links').targets![0]!.rawSql;
+
+/** The panel with some dropdowns picked and text boxes filled; everything else All / empty. */
+function panel(pick: Record<string, string[]>, text: Record<string, string> = {}) {
+  const variables: Record<string, TemplateVariable> = {};
+  for (const v of board.templating.list) variables[v.name] = v.type === 'textbox' ? { value: text[v.name] ?? '' } : { value: pick[v.name] ?? [ALL], options: [] };
+  return rows(expandQuery(tableSql, { fromMs: now - 86_400_000, toMs: now, intervalMs: 60_000, variables }));
+}
+
+/** The same table from the raw tables, in the plain formulation. `where` is on the newest state. */
+function reference(where: string) {
+  return rows(`
+    SELECT l.link_id AS link_id, l.status AS status, l.access_mode AS access_mode, l.external_id AS external_id,
+           l.institution AS institution, l.created_at AS created_at,
+           nullIf(a.last, toDateTime64(0, 3, 'UTC')) AS last_accessed_at, a.n AS requests, a.e AS errors
+    FROM (
+      SELECT link_id, argMax(status, updated_at) AS status, argMax(access_mode, updated_at) AS access_mode,
+             argMax(institution, updated_at) AS institution, argMax(external_id, updated_at) AS external_id,
+             argMax(customer_id, updated_at) AS customer_id, min(created_at) AS created_at
+      FROM links GROUP BY link_id
+    ) AS l
+    LEFT JOIN (
+      SELECT link_id, max(timestamp) AS last, count() AS n, countIf(status_code >= 400) AS e FROM request_logs GROUP BY link_id
+    ) AS a ON a.link_id = l.link_id
+    WHERE ${where}
+    ORDER BY created_at DESC, link_id
+    LIMIT 1000`);
+}
+
+describe('the Links table', () => {
+  it.each([
+    ['as opened', {}, {}, '1'],
+    ['one status', { link_status: ['valid'] }, {}, "status = 'valid'"],
+    ['two statuses and an institution', { link_status: ['valid', 'invalid'], institution: ['gotham_br_business'] }, {}, "status IN ('valid', 'invalid') AND institution = 'gotham_br_business'"],
+    ['an access mode and a customer', { access_mode: ['single'], customer: ['acme'] }, {}, "access_mode = 'single' AND customer_id = 'acme'"],
+    ['an external id', {}, { external_id: 'user-7' }, "external_id = 'user-7'"],
+    ['a link id', {}, { link_id: 'lnk_2301' }, "link_id = 'lnk_2301'"],
+  ])('%s: the plain answer from the raw tables', async (_name, pick, text, where) => {
+    const expected = await reference(where);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await panel(pick, text)).toEqual(expected);
+  });
+
+  it('shows 1,000 links, newest first, each in its newest state', async () => {
+    expect(Number((await rows(`SELECT count() AS n FROM links_latest`))[0]!.n)).toBe(LINKS + LINKS / 3); // both states kept
+    const opened = await panel({});
+    expect(opened).toHaveLength(1000);
+    expect(opened.slice(0, 2).map((r) => r.link_id)).toEqual([`lnk_${LINKS - 2}`, `lnk_${LINKS - 1}`]); // a tie: link_id decides
+    const changed = opened.find((r) => r.link_id === 'lnk_2394')!; // a multiple of 3: its later state
+    expect(changed.status).toBe(linkStatuses[2395 % 4]);
+    const filtered = await panel({ link_status: [linkStatuses[2394 % 4]!] }); // its first state: no longer matches
+    expect(filtered.find((r) => r.link_id === 'lnk_2394')).toBeUndefined();
+  });
+});
