@@ -1,4 +1,4 @@
-import type { ClickHouseClient } from '../clickhouse/client.js';
+import { undeduplicatedInsert, type ClickHouseClient } from '../clickhouse/client.js';
 import type { Progress } from './progress.js';
 
 /**
@@ -50,15 +50,12 @@ export async function generateQueryData(o: {
   const spanMs = o.days * 86_400_000;
   const links = Math.max(100, Math.floor(o.requestLogs / 100));
   const chunk = 1_000_000;
-  // Plain inserts: no deduplication token may linger on the session (the embedded client applies
-  // settings with SET, which persist), or every chunk after the first would be dropped as a repeat.
-  const plain = { insert_deduplicate: 0, insert_deduplication_token: '' } as const;
   const linkExpr = (h: string) => `(${h} % ${links})`;
   for (let from = o.existing; from < o.requestLogs; from += chunk) {
     const n = Math.min(chunk, o.requestLogs - from);
     o.progress.update(`generating request logs ${from + n}/${o.requestLogs}`);
     await o.client.command({
-      clickhouse_settings: plain,
+      clickhouse_settings: undeduplicatedInsert,
       query: `
 INSERT INTO ${db}.request_logs (request_id, timestamp, method, endpoint, status_code, duration_ms, link_id, external_id,
   institution, source, customer_id, error_code, error_message, error_origin, response_body, batch_id)
@@ -86,7 +83,7 @@ FROM (SELECT number, cityHash64(number, 2) % 1000 AS s, cityHash64(number, 5) % 
     });
     const webhooks = Math.floor(n / 10);
     await o.client.command({
-      clickhouse_settings: plain,
+      clickhouse_settings: undeduplicatedInsert,
       query: `
 INSERT INTO ${db}.webhook_attempts (webhook_id, event, type, link_id, attempt, url, status_code, timestamp, external_id, error, duration_ms, payload, customer_id, batch_id)
 SELECT
@@ -111,7 +108,7 @@ FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link FR
   const linkFrom = Math.floor(o.existing / 100);
   o.progress.update(`generating link states for ${links} links`);
   await o.client.command({
-    clickhouse_settings: plain,
+    clickhouse_settings: undeduplicatedInsert,
     query: `
 INSERT INTO ${db}.links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
 SELECT

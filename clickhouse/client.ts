@@ -39,4 +39,11 @@ export function createClickHouse(config: ClientConfig): ClickHouseClient {
   return createClient({ connection });
 }
 
+/**
+ * Settings for an insert that must not be deduplicated. The token is emptied too: the embedded
+ * connection applies a query's settings with SET, so they stay on its session, and a token left
+ * there by an earlier insert would drop this insert's blocks as repeats.
+ */
+export const undeduplicatedInsert = { insert_deduplicate: 0, insert_deduplication_token: '' } as const;
+
 export type { ClickHouseClient };

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
+import { createClickHouse, undeduplicatedInsert, type ClickHouseClient } from '../clickhouse/client.js';
 import { migrate } from '../clickhouse/migrate.js';
 import { loadConfig } from '../config/env.js';
 import { recordKinds, type Row } from '../schema/records.js';
@@ -137,7 +137,7 @@ describe('crash repair', () => {
     // a rollup part of the same insert committed a second time (no raw row behind it)
     await ch.command({
       query: `INSERT INTO ${db}.link_activity_monthly SELECT * FROM ${db}.link_activity_monthly WHERE month = toDate('2026-11-01')`,
-      clickhouse_settings: { insert_deduplicate: 0 },
+      clickhouse_settings: undeduplicatedInsert,
     });
     const manifests = await openFlush(crashed);
 

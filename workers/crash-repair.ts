@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { rawTableTime, rollups, type RawTable } from '../clickhouse/tables.js';
+import { undeduplicatedInsert } from '../clickhouse/client.js';
 import type { Row } from '../schema/records.js';
 import type { BatchJob } from '../queue/jobs.js';
 import { rowObjects, RowsMissingError, type JobRows } from '../queue/job-rows.js';
@@ -94,12 +95,11 @@ export async function repairInterruptedFlushes(o: RepairOptions): Promise<Repair
           clickhouse_settings: { mutations_sync: '1' },
         });
       }
-      // The token too, emptied: the embedded engine keeps the last one on its session (the raw
-      // re-insert's), and with it this insert lost blocks as "repeats" of what the same rebuild
-      // had just fed a view fed by another rollup (link_activity_monthly; test/crash-repair.test.ts).
+      // With the session's token (the raw re-insert's), this insert lost blocks as "repeats" of
+      // what the same repair had just fed a rollup fed by another (test/crash-repair.test.ts).
       await o.client.command({
         query: `INSERT INTO ${db}.${r.target} SELECT * FROM (${select}) WHERE ${r.rebuild.column} IN (${touched})`,
-        clickhouse_settings: { insert_deduplicate: 0, insert_deduplication_token: '' },
+        clickhouse_settings: undeduplicatedInsert,
       });
       report.rollupsRebuilt++;
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClickHouse, type ClickHouseClient } from '../../clickhouse/client.js';
+import { createClickHouse, undeduplicatedInsert, type ClickHouseClient } from '../../clickhouse/client.js';
 import { migrate } from '../../clickhouse/migrate.js';
 import { loadConfig } from '../../config/env.js';
 import { accessModes, linkStatuses, recordKinds } from '../../schema/records.js';
@@ -29,7 +29,6 @@ beforeAll(async () => {
   ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
   await migrate(ch, { database: db });
   await ch.command({ query: `USE ${db}` });
-  const plain = { insert_deduplicate: 0, insert_deduplication_token: '' } as const;
 
   const first: Record<string, unknown>[] = [];
   const later: Record<string, unknown>[] = [];
@@ -49,10 +48,10 @@ beforeAll(async () => {
     }
   }
   const asRows = (states: Record<string, unknown>[]) => states.map((s) => ({ ...recordKinds.links.toRow(recordKinds.links.schema.parse(s) as never), batch_id: 'links' }));
-  await ch.insert({ table: 'links', values: asRows(first), format: 'JSONEachRow', clickhouse_settings: plain });
+  await ch.insert({ table: 'links', values: asRows(first), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
   // links_latest keeps both states of a changed link, in two parts, as until ClickHouse merges them
   await ch.command({ query: `SYSTEM STOP MERGES ${db}.links_latest` });
-  await ch.insert({ table: 'links', values: asRows(later), format: 'JSONEachRow', clickhouse_settings: plain });
+  await ch.insert({ table: 'links', values: asRows(later), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
 
   const logs = [];
   for (let n = 0; n < 12_000; n++) {
@@ -73,7 +72,7 @@ beforeAll(async () => {
       ),
     );
   }
-  await ch.insert({ table: 'request_logs', values: logs.map((l) => ({ ...l, batch_id: 'logs' })), format: 'JSONEachRow', clickhouse_settings: plain });
+  await ch.insert({ table: 'request_logs', values: logs.map((l) => ({ ...l, batch_id: 'logs' })), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
 });
 
 afterAll(async () => {
