@@ -5,11 +5,12 @@
 // --zod validates with zod alone (the compiled parser off), for before/after figures;
 // --kind=K times one record kind alone.
 import { buildTrafficPool } from './traffic-pool.js';
-import { recordKinds, type Row } from '../schema/records.js';
+import { recordKinds } from '../schema/records.js';
+import type { Cell } from '../schema/row-mapping.js';
 import { safeParseFast } from '../schema/fast-parse.js';
 import { configuredStages, runStages } from '../ingest/stages.js';
 import { parseRecords } from '../ingest/body.js';
-import { encodeRows } from '../queue/job-rows.js';
+import { encodeValues } from '../queue/job-rows.js';
 import { median } from './stats.js';
 
 const zodOnly = process.argv.includes('--zod');
@@ -36,10 +37,13 @@ for (let round = 0; round < 8; round++) {
   lap('validate');
   const staged = valid.map(({ b, recs }) => ({ b, recs: recs.map((r) => runStages(stages, r as never, { kind: b.kind, apiKeyId: 'k' }, recordKinds[b.kind].schema as never)) }));
   lap('stages');
-  const rows = staged.map(({ b, recs }) => recs.map((s) => (s.outcome === 'keep' ? (recordKinds[b.kind].toRow(s.record as never) as Row) : null)));
+  const rows = staged.map(({ b, recs }) => recs.map((s) => (s.outcome === 'keep' ? recordKinds[b.kind].mapping.toValues(s.record as never, 'batch') : null)));
   lap('rows');
   // what ingest queues: the rows encoded once (queue format v3), and BullMQ's JSON of the small job
-  rows.forEach((r, i) => JSON.stringify(encodeRows(parsed[i]!.b.kind, 'batch', 0, r.filter((x): x is Row => x !== null)).job));
+  rows.forEach((r, i) => {
+    const kind = parsed[i]!.b.kind;
+    JSON.stringify(encodeValues(kind, 'batch', 0, recordKinds[kind].mapping.columns, r.filter((x): x is Cell[] => x !== null)).job);
+  });
   lap('jobJson');
   if (round === 0) records = parsed.reduce((n, p) => n + p.recs.length, 0);
 }

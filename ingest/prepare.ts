@@ -1,7 +1,8 @@
-import { recordKinds, type RecordKind, type Row } from '../schema/records.js';
+import { recordKinds, type RecordKind } from '../schema/records.js';
+import type { Cell } from '../schema/row-mapping.js';
 import { safeParseFast } from '../schema/fast-parse.js';
 import type { EncodedBatch } from '../queue/jobs.js';
-import { encodeRows } from '../queue/job-rows.js';
+import { encodeValues } from '../queue/job-rows.js';
 import { ApiError } from './errors.js';
 import { parseRecords } from './body.js';
 import { runStages, type Stage } from './stages.js';
@@ -42,8 +43,8 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
   if (records.length === 0) {
     throw new ApiError('validation_error', 'the batch holds no records', { errors: [{ path: '', message: 'empty batch' }] });
   }
-  const { schema, toRow } = recordKinds[kind];
-  const rows: Row[] = [];
+  const { schema, mapping } = recordKinds[kind];
+  const rows: Cell[][] = [];
   const rejected: RejectedRecord[] = [];
   let dropped = 0;
   let stageRejected = 0;
@@ -51,7 +52,7 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
     const parsed = safeParseFast(schema, record);
     if (parsed.success) {
       const staged = runStages(stages, parsed.data, { kind, apiKeyId }, schema as never);
-      if (staged.outcome === 'keep') rows.push(toRow(staged.record as never));
+      if (staged.outcome === 'keep') rows.push(mapping.toValues(staged.record as never, input.batchId));
       else if (staged.outcome === 'reject') {
         rejected.push({ index, errors: [staged.error] });
         stageRejected += 1;
@@ -61,7 +62,7 @@ export function prepareBatch(input: PrepareInput, maxRecords: number, stages: re
     }
   });
   return {
-    ...(rows.length ? { queued: encodeRows(kind, input.batchId, input.receivedAt, rows) } : {}),
+    ...(rows.length ? { queued: encodeValues(kind, input.batchId, input.receivedAt, mapping.columns, rows) } : {}),
     rejected,
     stageRejected,
     dropped,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rowMapping } from './row-mapping.js';
 
 /**
  * The one definition of what producers may send. Types, ClickHouse row mapping, the OpenAPI
@@ -189,79 +190,96 @@ export type LinkState = z.infer<typeof linkStateSchema>;
 
 /** ClickHouse DateTime64(3) text in UTC: 'YYYY-MM-DD hh:mm:ss.sss'. */
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const DAY_MS = 86_400_000;
+/** The date part of the last day formatted: a batch's records mostly share their day. */
+let lastDay = NaN;
+let lastDayText = '';
 export function chTime(ms: number): string {
-  // built directly: this runs for every record on the ingest hot path
-  const d = new Date(ms);
-  const milli = d.getUTCMilliseconds();
-  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
+  // This runs for every record on ingest's hot path: the date part comes from a one-day cache and
+  // the time of day is plain arithmetic, with no Date object (a third of the CPU of the Date way).
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== lastDay) {
+    const d = new Date(day * DAY_MS);
+    lastDayText = `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} `;
+    lastDay = day;
+  }
+  let rest = ms - day * DAY_MS;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.floor(rest / 1000);
+  const milli = rest - s * 1000;
+  return `${lastDayText}${pad2(h)}:${pad2(m)}:${pad2(s)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
 }
 
 const json = (v: unknown) => (v === undefined ? '' : jsonText(v));
 
-/** Row shapes: the columns of the raw tables (batch_id and ingested_at are added by the pipeline). */
-export function requestLogRow(r: RequestLog) {
-  const isError = r.status_code >= 400;
-  return {
-    request_id: r.request_id,
-    timestamp: chTime(r.timestamp),
-    method: r.method,
-    endpoint: r.endpoint,
-    status_code: r.status_code,
-    duration_ms: r.duration_ms ?? null,
-    link_id: r.link_id ?? '',
-    external_id: r.external_id ?? '',
-    institution: r.institution ?? '',
-    source: r.source,
-    customer_id: r.customer_id ?? '',
-    error_code: r.error?.code ?? '',
-    error_message: r.error?.message ?? '',
-    error_origin: r.error_origin ?? '',
-    // Successful bodies may hold end users' financial data: never queued, never stored.
-    response_body: isError ? json(r.response_body) : '',
-  };
-}
+/**
+ * Row shapes: the columns of the raw tables, in insert order, and how each is computed from a
+ * validated record (batch_id and ingested_at are added by the pipeline).
+ */
+export const requestLogMapping = rowMapping<RequestLog>()({
+  request_id: (r) => r.request_id,
+  timestamp: (r) => chTime(r.timestamp),
+  method: (r) => r.method,
+  endpoint: (r) => r.endpoint,
+  status_code: (r) => r.status_code,
+  duration_ms: (r) => r.duration_ms ?? null,
+  link_id: (r) => r.link_id ?? '',
+  external_id: (r) => r.external_id ?? '',
+  institution: (r) => r.institution ?? '',
+  source: (r) => r.source,
+  customer_id: (r) => r.customer_id ?? '',
+  error_code: (r) => r.error?.code ?? '',
+  error_message: (r) => r.error?.message ?? '',
+  error_origin: (r) => r.error_origin ?? '',
+  // Successful bodies may hold end users' financial data: never queued, never stored.
+  response_body: (r) => (r.status_code >= 400 ? json(r.response_body) : ''),
+});
 
-export function webhookAttemptRow(w: WebhookAttempt) {
-  return {
-    webhook_id: w.webhook_id,
-    event: w.event,
-    type: w.type,
-    link_id: w.link_id,
-    attempt: w.attempt,
-    url: w.url,
-    status_code: w.status_code,
-    timestamp: chTime(w.timestamp),
-    external_id: w.external_id ?? '',
-    error: w.error ?? '',
-    duration_ms: w.duration_ms ?? null,
-    payload: json(w.payload),
-    customer_id: w.customer_id ?? '',
-  };
-}
+export const webhookAttemptMapping = rowMapping<WebhookAttempt>()({
+  webhook_id: (w) => w.webhook_id,
+  event: (w) => w.event,
+  type: (w) => w.type,
+  link_id: (w) => w.link_id,
+  attempt: (w) => w.attempt,
+  url: (w) => w.url,
+  status_code: (w) => w.status_code,
+  timestamp: (w) => chTime(w.timestamp),
+  external_id: (w) => w.external_id ?? '',
+  error: (w) => w.error ?? '',
+  duration_ms: (w) => w.duration_ms ?? null,
+  payload: (w) => json(w.payload),
+  customer_id: (w) => w.customer_id ?? '',
+});
 
-export function linkStateRow(l: LinkState) {
-  return {
-    link_id: l.link_id,
-    status: l.status,
-    access_mode: l.access_mode,
-    institution: l.institution,
-    created_at: chTime(l.created_at),
-    updated_at: chTime(l.updated_at),
-    external_id: l.external_id ?? '',
-    customer_id: l.customer_id ?? '',
-  };
-}
+export const linkStateMapping = rowMapping<LinkState>()({
+  link_id: (l) => l.link_id,
+  status: (l) => l.status,
+  access_mode: (l) => l.access_mode,
+  institution: (l) => l.institution,
+  created_at: (l) => chTime(l.created_at),
+  updated_at: (l) => chTime(l.updated_at),
+  external_id: (l) => l.external_id ?? '',
+  customer_id: (l) => l.customer_id ?? '',
+});
+
+export const requestLogRow = requestLogMapping.toRow;
+export const webhookAttemptRow = webhookAttemptMapping.toRow;
+export const linkStateRow = linkStateMapping.toRow;
 
 /** Each ingest endpoint: its path, schema, row mapping and raw table. */
 export const recordKinds = {
-  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, toRow: requestLogRow },
+  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, toRow: requestLogRow, mapping: requestLogMapping },
   'webhook-attempts': {
     path: '/v1/webhook-attempts',
     table: 'webhook_attempts',
     schema: webhookAttemptSchema,
     toRow: webhookAttemptRow,
+    mapping: webhookAttemptMapping,
   },
-  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, toRow: linkStateRow },
+  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, toRow: linkStateRow, mapping: linkStateMapping },
 } as const;
 
 export type RecordKind = keyof typeof recordKinds;

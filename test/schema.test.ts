@@ -6,7 +6,7 @@ import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js
 import { loadMigrations, migrate, renderSql, splitStatements } from '../clickhouse/migrate.js';
 import { rawTableTime, rollups } from '../clickhouse/tables.js';
 import {
-  jsonDepth, jsonLimits, kindNames, pipelineColumns, recordKinds, requestLogRow, requestLogSchema, webhookAttemptRow, webhookAttemptSchema,
+  chTime, jsonDepth, jsonLimits, kindNames, pipelineColumns, recordKinds, requestLogRow, requestLogSchema, webhookAttemptRow, webhookAttemptSchema,
 } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
 import { loadConfig } from '../config/env.js';
@@ -49,6 +49,33 @@ describe('schema', () => {
       const row = toRow(schema.parse(sample[kind]) as never);
       expect(await columnsOf(table)).toEqual([...Object.keys(row), ...pipelineColumns]);
     }
+  });
+
+  it('a row mapping gives the same row as an object and as values in column order, batch id last', () => {
+    const records = {
+      logs: { request_id: 'r', timestamp: '2026-02-28T23:59:59.5+01:00', method: 'POST', endpoint: '/e', status_code: 502, duration_ms: 12.5, link_id: 'l', error: { code: 'c', message: 'm' }, response_body: { detail: 'x' } },
+      'webhook-attempts': {
+        webhook_id: 'w', event: 'e', type: 'T', link_id: 'l', attempt: 2, url: 'u', status_code: 200, timestamp: 1_763_600_000_001, payload: { a: [1, 'ñ'] },
+      },
+      links: { link_id: 'l', status: 'invalid', access_mode: 'recurrent', institution: 'i', created_at: 1_763_600_000_000, updated_at: '2026-01-01T00:00:00Z', customer_id: 'c' },
+    } as const;
+    for (const kind of kindNames) {
+      const { schema, toRow, mapping } = recordKinds[kind];
+      const record = schema.parse(records[kind]);
+      const row = toRow(record as never);
+      expect(mapping.columns, kind).toEqual(Object.keys(row));
+      expect(mapping.toValues(record as never, 'batch-1'), kind).toEqual([...Object.values(row), 'batch-1']);
+    }
+    expect(requestLogRow(requestLogSchema.parse(records.logs))).toMatchObject({ timestamp: '2026-02-28 22:59:59.500', duration_ms: 12.5, response_body: '{"detail":"x"}' });
+  });
+
+  it('formats instants as DateTime64(3) text in UTC, across days, months and leap days, in any order', () => {
+    const day = 86_400_000;
+    const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+    const instants = [Date.UTC(2000, 0, 1), Date.UTC(2024, 1, 29, 23, 59, 59, 999), Date.UTC(2024, 2, 1), Date.UTC(2099, 11, 31, 12, 0, 0, 7)];
+    for (let i = 0; i < 2000; i++) instants.push(Date.UTC(2000, 0, 1) + Math.floor(Math.random() * 100 * 365 * day));
+    for (let k = 0; k < 50; k++) instants.push(Date.UTC(2026, 0, 1) + k * day - 1, Date.UTC(2026, 0, 1) + k * day); // each side of midnight, alternating days
+    for (const ms of instants) expect(chTime(ms), String(ms)).toBe(iso(ms));
   });
 
   it('every materialized view is in the rollup registry, with its real target and source', async () => {
