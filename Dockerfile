@@ -14,4 +14,4 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080
-CMD ["node", "--max-semi-space-size=64", "dist/ingest/server.js"]
+CMD ["node", "--max-semi-space-size=64", "--initial-old-space-size=128", "dist/ingest/server.js"]
