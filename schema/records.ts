@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { rowMapping } from './row-mapping.js';
+import { rowMapping, type Cell } from './row-mapping.js';
 
 /**
  * The one definition of what producers may send. Types, ClickHouse row mapping, the OpenAPI
@@ -188,12 +188,12 @@ export type RequestLog = z.infer<typeof requestLogSchema>;
 export type WebhookAttempt = z.infer<typeof webhookAttemptSchema>;
 export type LinkState = z.infer<typeof linkStateSchema>;
 
-/** ClickHouse DateTime64(3) text in UTC: 'YYYY-MM-DD hh:mm:ss.sss'. */
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 const DAY_MS = 86_400_000;
 /** The date part of the last day formatted: a batch's records mostly share their day. */
 let lastDay = NaN;
 let lastDayText = '';
+/** ClickHouse DateTime64(3) text in UTC, 'YYYY-MM-DD hh:mm:ss.sss', of integer epoch milliseconds (what the schemas produce). */
 export function chTime(ms: number): string {
   // This runs for every record on ingest's hot path: the date part comes from a one-day cache and
   // the time of day is plain arithmetic, with no Date object (a third of the CPU of the Date way).
@@ -283,7 +283,7 @@ export const recordKinds = {
 } as const;
 
 export type RecordKind = keyof typeof recordKinds;
-export type Row = Record<string, string | number | null>;
+export type Row = Record<string, Cell>;
 export const kindNames = Object.keys(recordKinds) as RecordKind[];
 /** Columns the pipeline adds to every raw row. */
 export const pipelineColumns = ['batch_id', 'ingested_at'] as const;
