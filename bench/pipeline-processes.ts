@@ -60,21 +60,32 @@ export async function startPipeline(o: { dir: string; env?: Record<string, strin
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redisClient, prefix: config.QUEUE_PREFIX });
 
   // Ready when ingest says Redis and ClickHouse (reported by the worker after its migrations) are up.
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}`);
-    if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
-    const ok = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error('pipeline not ready within 120 s');
-    await sleep(200);
-  }
+  // A pipeline that does not come up is taken down whole: a failed run must not leave its
+  // redis-server or the other process behind.
   let clickhouse: ClickHouseClient | undefined;
-  while (!clickhouse) {
-    const c = await cliClickHouse(config).catch(() => undefined);
-    if (c?.via === 'query-endpoint') clickhouse = c.client;
-    else if (Date.now() > deadline) throw new Error('worker query endpoint did not answer');
-    else await sleep(200);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}`);
+      if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
+      const ok = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error('pipeline not ready within 120 s');
+      await sleep(200);
+    }
+    while (!clickhouse) {
+      const c = await cliClickHouse(config).catch(() => undefined);
+      if (c?.via === 'query-endpoint') clickhouse = c.client;
+      else if (Date.now() > deadline) throw new Error('worker query endpoint did not answer');
+      else await sleep(200);
+    }
+  } catch (err) {
+    await stopChild(ingest, 5_000);
+    await stopChild(worker, 5_000);
+    await queue.close().catch(() => {});
+    redisClient.disconnect();
+    await redis.stop();
+    throw err;
   }
 
   const info = async (section: string) => Object.fromEntries((await redisClient.info(section)).split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(':') as [string, string]));
