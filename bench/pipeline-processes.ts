@@ -59,6 +59,15 @@ export async function startPipeline(o: { dir: string; env?: Record<string, strin
   const redisClient = new Redis(redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redisClient, prefix: config.QUEUE_PREFIX });
 
+  /** The processes and connections, last Redis (the worker finishes what it holds first). */
+  const stopProcesses = async (workerGraceMs: number) => {
+    await stopChild(ingest);
+    await stopChild(worker, workerGraceMs);
+    await queue.close().catch(() => {});
+    redisClient.disconnect();
+    await redis.stop();
+  };
+
   // Ready when ingest says Redis and ClickHouse (reported by the worker after its migrations) are up.
   // A pipeline that does not come up is taken down whole: a failed run must not leave its
   // redis-server or the other process behind.
@@ -80,11 +89,7 @@ export async function startPipeline(o: { dir: string; env?: Record<string, strin
       else await sleep(200);
     }
   } catch (err) {
-    await stopChild(ingest, 5_000);
-    await stopChild(worker, 5_000);
-    await queue.close().catch(() => {});
-    redisClient.disconnect();
-    await redis.stop();
+    await stopProcesses(5_000);
     throw err;
   }
 
@@ -109,11 +114,7 @@ export async function startPipeline(o: { dir: string; env?: Record<string, strin
     },
     async stop() {
       await clickhouse!.close().catch(() => {});
-      await stopChild(ingest);
-      await stopChild(worker, 60_000);
-      await queue.close().catch(() => {});
-      redisClient.disconnect();
-      await redis.stop();
+      await stopProcesses(60_000);
     },
   };
 }

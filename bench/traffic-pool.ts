@@ -59,13 +59,13 @@ export function buildTrafficPool(o: { logs: number; batchSize: number; seed?: nu
     rowsByTable() {
       const out = new Map<string, (Row & { batch_id: string })[]>();
       for (const kind of Object.keys(records) as RecordKind[]) {
-        const { schema, toRow, table } = recordKinds[kind];
+        const { schema, mapping, table } = recordKinds[kind];
         const rows: (Row & { batch_id: string })[] = [];
         let batchId = randomUUID();
         records[kind].forEach((record, i) => {
           if (i % o.batchSize === 0) batchId = randomUUID();
           const parsed = schema.safeParse(record);
-          if (parsed.success) rows.push({ ...toRow(parsed.data as never), batch_id: batchId });
+          if (parsed.success) rows.push({ ...mapping.toRow(parsed.data as never), batch_id: batchId });
         });
         out.set(table, rows);
       }

@@ -271,15 +271,14 @@ export const linkStateRow = linkStateMapping.toRow;
 
 /** Each ingest endpoint: its path, schema, row mapping and raw table. */
 export const recordKinds = {
-  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, toRow: requestLogRow, mapping: requestLogMapping },
+  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, mapping: requestLogMapping },
   'webhook-attempts': {
     path: '/v1/webhook-attempts',
     table: 'webhook_attempts',
     schema: webhookAttemptSchema,
-    toRow: webhookAttemptRow,
     mapping: webhookAttemptMapping,
   },
-  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, toRow: linkStateRow, mapping: linkStateMapping },
+  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, mapping: linkStateMapping },
 } as const;
 
 export type RecordKind = keyof typeof recordKinds;

@@ -44,7 +44,7 @@ afterAll(async () => {
 /** n request logs over 12 days from `start`, on 7 links, every 4th an error. */
 function logs(tag: string, n: number): Row[] {
   return Array.from({ length: n }, (_, i) =>
-    recordKinds.logs.toRow(
+    recordKinds.logs.mapping.toRow(
       recordKinds.logs.schema.parse({
         request_id: `${tag}-${i}`,
         timestamp: start + ((i * 7919) % 17_280) * 60_000, // spread over 12 days by the minute

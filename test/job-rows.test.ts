@@ -7,11 +7,11 @@ import type { BatchJobV1, BatchJobV2 } from '../queue/jobs.js';
 /** Simulator records of every kind, through validation and the row mappers, as ingest queues them. */
 const pool = buildTrafficPool({ logs: 2000, batchSize: 500 });
 const rowsOf = (kind: (typeof kindNames)[number]): Row[] => {
-  const { schema, toRow } = recordKinds[kind];
+  const { schema, mapping } = recordKinds[kind];
   return pool.bodies
     .filter((b) => b.kind === kind)
     .flatMap((b) => JSON.parse(b.body.toString()) as unknown[])
-    .map((r) => toRow(schema.parse(r) as never) as Row);
+    .map((r) => mapping.toRow(schema.parse(r) as never) as Row);
 };
 /** What the worker reads back from Redis for a v3 job. */
 const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: Buffer.from(e.text), count: e.job.count });

@@ -45,8 +45,8 @@ describe('schema', () => {
       links: { link_id: 'l', status: 'valid', access_mode: 'single', institution: 'i', created_at: 1_763_600_000_000, updated_at: 1_763_600_000_000 },
     } as const;
     for (const kind of kindNames) {
-      const { schema, toRow, table } = recordKinds[kind];
-      const row = toRow(schema.parse(sample[kind]) as never);
+      const { schema, mapping, table } = recordKinds[kind];
+      const row = mapping.toRow(schema.parse(sample[kind]) as never);
       expect(await columnsOf(table)).toEqual([...Object.keys(row), ...pipelineColumns]);
     }
   });
@@ -60,9 +60,9 @@ describe('schema', () => {
       links: { link_id: 'l', status: 'invalid', access_mode: 'recurrent', institution: 'i', created_at: 1_763_600_000_000, updated_at: '2026-01-01T00:00:00Z', customer_id: 'c' },
     } as const;
     for (const kind of kindNames) {
-      const { schema, toRow, mapping } = recordKinds[kind];
+      const { schema, mapping } = recordKinds[kind];
       const record = schema.parse(records[kind]);
-      const row = toRow(record as never);
+      const row = mapping.toRow(record as never);
       expect(mapping.columns, kind).toEqual(Object.keys(row));
       expect(mapping.toValues(record as never, 'batch-1'), kind).toEqual([...Object.values(row), 'batch-1']);
     }

@@ -47,7 +47,7 @@ beforeAll(async () => {
       later.push({ ...link, status: linkStatuses[(i + 1) % 4]!, access_mode: accessModes[(i + 1) % 2]!, updated_at: link.created_at + 5 * MIN });
     }
   }
-  const asRows = (states: Record<string, unknown>[]) => states.map((s) => ({ ...recordKinds.links.toRow(recordKinds.links.schema.parse(s) as never), batch_id: 'links' }));
+  const asRows = (states: Record<string, unknown>[]) => states.map((s) => ({ ...recordKinds.links.mapping.toRow(recordKinds.links.schema.parse(s) as never), batch_id: 'links' }));
   await ch.insert({ table: 'links', values: asRows(first), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
   // links_latest keeps both states of a changed link, in two parts, as until ClickHouse merges them
   await ch.command({ query: `SYSTEM STOP MERGES ${db}.links_latest` });
@@ -58,7 +58,7 @@ beforeAll(async () => {
     const i = (n * 7) % LINKS;
     if (i % 5 === 4) continue; // some links never called
     logs.push(
-      recordKinds.logs.toRow(
+      recordKinds.logs.mapping.toRow(
         recordKinds.logs.schema.parse({
           request_id: `req-${n}`,
           timestamp: now - ((n * 7919) % (45 * 24 * 60)) * MIN, // over October and November
