@@ -50,6 +50,14 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
   },
   {
+    // Its touched buckets are rebuilt from the request_errors_1m just rebuilt (as link_activity_monthly).
+    view: 'request_errors_5m_mv',
+    target: 'request_errors_5m',
+    source: 'request_logs',
+    from: 'request_errors_1m',
+    rebuild: { kind: 'buckets', column: 'bucket', expr: 'toStartOfFiveMinutes(timestamp)' },
+  },
+  {
     view: 'link_activity_mv',
     target: 'link_activity',
     source: 'request_logs',

@@ -33,11 +33,11 @@ const requestDropdowns = [
 ] as const;
 /** The dropdowns request_status_1m has no column for. */
 const notInNarrowRollup: readonly string[] = ['endpoint', 'method', 'source'];
+/** The dropdowns a table has columns for (all but `missing`). */
+const dropdownsWithout = (missing: readonly string[]) =>
+  requestDropdowns.filter(([, variable]) => !missing.includes(variable)).map(([column, variable]) => anyOf(column, variable));
 /** The time filter and the dropdowns a table has columns for (all but `missing`). */
-const conditionsWithout = (missing: readonly string[]) => [
-  '$__timeFilter(minute)',
-  ...requestDropdowns.filter(([, variable]) => !missing.includes(variable)).map(([column, variable]) => anyOf(column, variable)),
-];
+const conditionsWithout = (missing: readonly string[]) => ['$__timeFilter(minute)', ...dropdownsWithout(missing)];
 const requestConditions = conditionsWithout([]);
 const narrowConditions = conditionsWithout(notInNarrowRollup);
 const requestFilters = allOf(...requestConditions);
@@ -126,9 +126,22 @@ export const errorsByOriginSql = `
   ORDER BY errors DESC, origin`;
 
 /**
- * Over 7 days this panel reads every minute of every institution: from request_errors_1m (requests
- * and errors only, ~1/8 of request_status_1m's rows) while no response, endpoint, method or source
- * filter applies; else from the rollup requestRows picks. One branch is read (constant guards).
+ * Grafana's interval is a whole number of 5 minutes (a 7-day range gives 5 or 10): whole 5-minute
+ * buckets can come from request_errors_5m. F is the first bucket that starts in the range and L the
+ * end of the last one that ends in it; the minutes outside [F, L) are the range's partial buckets.
+ */
+const fiveMinuteInterval = '$__interval_s % 300 = 0';
+const firstWholeBucket = 'toStartOfFiveMinutes($__fromTime + 299)';
+const afterLastWholeBucket = 'toStartOfFiveMinutes($__toTime - 240) + 300';
+
+/**
+ * Over 7 days this panel reads every minute of every institution and customer. While no response,
+ * endpoint, method or source filter applies it reads request_errors_1m (requests and errors only,
+ * ~1/8 of request_status_1m's rows), and when the interval allows, request_errors_5m for the whole
+ * 5-minute buckets in the range (1/5 of those rows again) and request_errors_1m only for the
+ * minutes at its two edges, so the answer is the same to the request. Once another filter applies
+ * it reads the rollup requestRows picks. The guards are constants: only the branches that can
+ * answer are read.
  */
 export const errorRatePerInstitutionSql = `
   SELECT
@@ -136,9 +149,13 @@ export const errorRatePerInstitutionSql = `
     institution,
     sum(errors) / sum(requests) AS error_rate
   FROM (
+    SELECT bucket AS minute, institution, requests, errors
+    FROM request_errors_5m
+    WHERE ${where(errorRollupAnswers, fiveMinuteInterval, `bucket >= ${firstWholeBucket}`, `bucket < ${afterLastWholeBucket}`, ...dropdownsWithout(notInErrorRollup), "institution != ''")}
+    UNION ALL
     SELECT minute, institution, requests, errors
     FROM request_errors_1m
-    WHERE ${where(errorRollupAnswers, ...errorConditions, "institution != ''")}
+    WHERE ${where(errorRollupAnswers, ...errorConditions, `(NOT (${fiveMinuteInterval}) OR minute < ${firstWholeBucket} OR minute >= ${afterLastWholeBucket})`, "institution != ''")}
     UNION ALL
     SELECT minute, institution, requests, if(status_code >= 400, requests, 0) AS errors
     FROM ${requestRows('minute, institution, status_code, requests', `NOT ${errorRollupAnswers}`, "institution != ''")}

@@ -86,6 +86,10 @@ async function rollupsAgainstRaw() {
       await rows(`SELECT toString(sum(requests)) AS n, toString(sum(errors)) AS e FROM ${db}.request_errors_1m`),
       await rows(`SELECT toString(count()) AS n, toString(countIf(status_code >= 400)) AS e FROM ${db}.request_logs`),
     ],
+    errors5m: [
+      await rows(`SELECT bucket AS b, institution, toString(sum(requests)) AS n, toString(sum(errors)) AS e FROM ${db}.request_errors_5m GROUP BY ALL ORDER BY ALL`),
+      await rows(`SELECT toStartOfFiveMinutes(timestamp) AS b, institution, toString(count()) AS n, toString(countIf(status_code >= 400)) AS e FROM ${db}.request_logs GROUP BY ALL ORDER BY ALL`),
+    ],
   };
 }
 
@@ -122,11 +126,13 @@ describe('crash repair', () => {
     const report = await repair(manifests, crashed);
     expect(report.flushes).toBe(1);
     expect(report.rowsReinserted).toBe(200);
-    const { activity, monthly, errors } = await rollupsAgainstRaw();
+    const { activity, monthly, errors, errors5m } = await rollupsAgainstRaw();
     expect(monthly[1]!.length).toBeGreaterThan(7); // 7 links over two months
     expect(activity[0]).toEqual(activity[1]);
     expect(monthly[0]).toEqual(monthly[1]);
     expect(errors[0]).toEqual(errors[1]);
+    expect(errors5m[1]!.length).toBeGreaterThan(7);
+    expect(errors5m[0]).toEqual(errors5m[1]);
     expect(errors[1]).toEqual([{ n: '500', e: '125' }]);
     expect(await manifests.openFlushes()).toEqual([]);
   });
@@ -139,13 +145,18 @@ describe('crash repair', () => {
       query: `INSERT INTO ${db}.link_activity_monthly SELECT * FROM ${db}.link_activity_monthly WHERE month = toDate('2026-11-01')`,
       clickhouse_settings: undeduplicatedInsert,
     });
+    await ch.command({
+      query: `INSERT INTO ${db}.request_errors_5m SELECT * FROM ${db}.request_errors_5m WHERE bucket IN (SELECT toStartOfFiveMinutes(timestamp) FROM ${db}.request_logs WHERE batch_id = 'c-batch')`,
+      clickhouse_settings: undeduplicatedInsert,
+    });
     const manifests = await openFlush(crashed);
 
     const report = await repair(manifests, crashed);
     expect(report.rowsReinserted).toBe(0);
-    const { activity, monthly, errors } = await rollupsAgainstRaw();
+    const { activity, monthly, errors, errors5m } = await rollupsAgainstRaw();
     expect(activity[0]).toEqual(activity[1]);
     expect(monthly[0]).toEqual(monthly[1]);
     expect(errors[0]).toEqual(errors[1]);
+    expect(errors5m[0]).toEqual(errors5m[1]);
   });
 });

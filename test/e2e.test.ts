@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
+import { committedDashboards, panelByTitle } from './dashboards/dashboard-json.js';
+import { ALL, expandQuery, type TemplateVariable } from './dashboards/grafana-expander.js';
 
 // Records posted over HTTP -> rows in the raw tables with the right values -> rollups that agree with them.
 let p: TestPipeline;
@@ -128,6 +130,43 @@ describe('end to end', () => {
     expect(rollup.length).toBeGreaterThan(30);
     expect(rollup.some((r) => (r as { e: number }).e > 0)).toBe(true);
     expect(rollup).toEqual(raw);
+  });
+
+  it('keeps request_errors_5m (fed by request_errors_1m) equal to the raw logs, per 5 minutes, institution and customer', async () => {
+    const dims = 'institution, customer_id';
+    const raw = num(await p.rows(`SELECT toStartOfFiveMinutes(timestamp) AS bucket, ${dims}, count() AS n, countIf(status_code >= 400) AS e FROM ${db}.request_logs GROUP BY bucket, ${dims} ORDER BY ALL`));
+    const rollup = num(await p.rows(`SELECT bucket, ${dims}, sum(requests) AS n, sum(errors) AS e FROM ${db}.request_errors_5m GROUP BY bucket, ${dims} ORDER BY ALL`));
+    expect(rollup.length).toBeGreaterThan(6); // two buckets x three institutions x two customers, at least
+    expect(rollup.some((r) => (r as { e: number }).e > 0)).toBe(true);
+    expect(rollup).toEqual(raw);
+  });
+
+  it("answers Insights' error rate per institution as the raw logs do, at any interval and for ranges that cut 5-minute buckets", async () => {
+    const insights = committedDashboards().find((b) => b.uid === 'insights')!;
+    const variables: Record<string, TemplateVariable> = {};
+    for (const v of insights.templating.list) variables[v.name] = v.type === 'textbox' ? { value: '' } : { value: [ALL], options: [] };
+    const rawSql = panelByTitle(insights, 'Error rate per institution').targets![0]!.rawSql;
+    await p.clickhouse.command({ query: `USE ${db}` });
+    let compared = 0;
+    // the logs span 10:00:00-10:09:58; ranges start and end inside minutes and inside 5-minute buckets
+    for (const [fromS, toS] of [[0, 600], [150, 600], [61, 479], [299, 301], [301, 599], [-300, 900]] as const) {
+      for (const intervalS of [60, 120, 300, 600, 900]) {
+        const fromMs = t0 + fromS * 1000 + 17;
+        const toMs = t0 + toS * 1000 + 17;
+        const panel = await p.rows(expandQuery(rawSql, { fromMs, toMs, intervalMs: intervalS * 1000, variables }));
+        // the panel's filter is on whole minutes: those starting inside [from, to] (seconds)
+        const minute = 'toStartOfMinute(timestamp)';
+        const raw = await p.rows(
+          `SELECT toStartOfInterval(toDateTime(${minute}), INTERVAL ${intervalS} second) AS time, institution, countIf(status_code >= 400) / count() AS error_rate
+           FROM ${db}.request_logs
+           WHERE ${minute} >= toDateTime(${Math.floor(fromMs / 1000)}) AND ${minute} <= toDateTime(${Math.floor(toMs / 1000)}) AND institution != ''
+           GROUP BY time, institution ORDER BY time, institution`,
+        );
+        expect(panel, `from +${fromS} s, to +${toS} s, interval ${intervalS} s`).toEqual(raw);
+        compared += panel.length;
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
   });
 
   it('keeps link_activity equal to the raw logs per link', async () => {

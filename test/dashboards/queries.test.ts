@@ -172,8 +172,8 @@ describe('Insights reads the narrow rollup while endpoint, method and source are
   const insights = () => board('insights');
 
   /** Rows ClickHouse plans to read per table (EXPLAIN ESTIMATE): a constant-false branch reads none. */
-  async function rowsRead(title: string, pick: Record<string, string[]> = {}): Promise<Record<string, number>> {
-    const sql = expandQuery(panelByTitle(insights(), title).targets![0]!.rawSql, await context(insights(), 'all', {}, pick));
+  async function rowsRead(title: string, pick: Record<string, string[]> = {}, intervalMs = 60_000): Promise<Record<string, number>> {
+    const sql = expandQuery(panelByTitle(insights(), title).targets![0]!.rawSql, { ...(await context(insights(), 'all', {}, pick)), intervalMs });
     const rows = await run(`EXPLAIN ESTIMATE ${sql}`);
     return Object.fromEntries(rows.map((r) => [String(r.table), num(r.rows)]));
   }
@@ -202,7 +202,7 @@ describe('Insights reads the narrow rollup while endpoint, method and source are
     }
   });
 
-  it('error rate per institution: request_errors_1m as opened, request_status_1m once a status filters, request_stats_1m once endpoint, method or source', async () => {
+  it('error rate per institution: request_errors_1m as opened (request_errors_5m at intervals of whole 5 minutes), request_status_1m once a status filters, request_stats_1m once endpoint, method or source', async () => {
     const title = 'Error rate per institution';
     const opened = await rowsRead(title);
     expect(opened.request_errors_1m).toBeGreaterThan(0);
@@ -216,6 +216,15 @@ describe('Insights reads the narrow rollup while endpoint, method and source are
     const bySource = await rowsRead(title, { source: ['api'], status_code: ['428'] });
     expect(bySource.request_stats_1m).toBeGreaterThan(0);
     expect((bySource.request_errors_1m ?? 0) + (bySource.request_status_1m ?? 0)).toBe(0);
+    // an interval of whole 5-minute buckets reads request_errors_5m (and request_errors_1m only at the range's edges)
+    for (const intervalMs of [300_000, 600_000, 3_600_000]) {
+      const coarse = await rowsRead(title, {}, intervalMs);
+      expect(coarse.request_errors_5m, `${intervalMs} ms`).toBeGreaterThan(0);
+      expect((coarse.request_status_1m ?? 0) + (coarse.request_stats_1m ?? 0)).toBe(0);
+      const filtered = await rowsRead(title, { status_code: ['428'] }, intervalMs);
+      expect((filtered.request_errors_5m ?? 0) + (filtered.request_errors_1m ?? 0)).toBe(0);
+    }
+    for (const intervalMs of [60_000, 120_000, 900_000 + 1000]) expect((await rowsRead(title, {}, intervalMs)).request_errors_5m ?? 0, `${intervalMs} ms`).toBe(0);
     // every option of a dropdown picked by hand reads another table and answers the same
     const asOpened = await panel('insights', title);
     for (const name of ['status_code', 'endpoint', 'method', 'source']) {
