@@ -2,7 +2,7 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel, timeSeriesPanel } from './panels.js';
-import { allOf, anyOf, equalsRequiredText, matchesText } from './sql-filters.js';
+import { allOf, anyOf, equalsRequiredText, matchesText, rawTimeFilter } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /** Events: the webhooks sent to customers and whether they arrived. */
@@ -55,7 +55,7 @@ export const webhookEventsSql = `
     argMax(tuple(status_code), attempt).1 AS last_response_code,
     countIf(status_code BETWEEN 200 AND 299) > 0 AS delivered
   FROM webhook_attempts
-  WHERE ${allOf('$__timeFilter(timestamp)', ...dropdownFilters, matchesText('webhook_id', 'webhook_id'), matchesText('link_id', 'link_id'))}
+  WHERE ${allOf(rawTimeFilter('timestamp'), ...dropdownFilters, matchesText('webhook_id', 'webhook_id'), matchesText('link_id', 'link_id'))}
   GROUP BY webhook_id, type, event, link_id
   ORDER BY datetime DESC, webhook_id
   LIMIT 1000`;
@@ -65,13 +65,13 @@ const thisWebhook = equalsRequiredText('webhook_id', 'webhook_id');
 export const eventDetailSql = `
   SELECT webhook_id, event, type, link_id, min(timestamp) AS datetime, argMin(payload, attempt) AS payload
   FROM webhook_attempts
-  WHERE $__timeFilter(timestamp) AND ${thisWebhook}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisWebhook}
   GROUP BY webhook_id, event, type, link_id`;
 
 export const eventAttemptsSql = `
   SELECT attempt, timestamp, status_code, url, error, duration_ms
   FROM webhook_attempts
-  WHERE $__timeFilter(timestamp) AND ${thisWebhook}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisWebhook}
   ORDER BY attempt`;
 
 export function eventsDashboard() {

@@ -3,7 +3,7 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel } from './panels.js';
 import { currentLinks, errorBody, linkLastAccess } from './shared-sql.js';
-import { equalsRequiredText } from './sql-filters.js';
+import { equalsRequiredText, rawTimeFilter } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /**
@@ -45,14 +45,14 @@ export const linkApiCallsSql = `
     source,
     ${errorBody} AS error_body
   FROM request_logs
-  WHERE $__timeFilter(timestamp) AND ${thisLink}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
   ORDER BY timestamp DESC
   LIMIT 200`;
 
 export const linkWebhookAttemptsSql = `
   SELECT timestamp, webhook_id, type, event, attempt, status_code, url, error
   FROM webhook_attempts
-  WHERE $__timeFilter(timestamp) AND ${thisLink}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
   ORDER BY timestamp DESC, attempt DESC
   LIMIT 500`;
 
@@ -67,7 +67,7 @@ export const linkStatusChangesSql = `
 export const linkErrorsSql = `
   SELECT status_code, error_code, error_origin, count() AS errors, max(timestamp) AS last_seen
   FROM request_logs
-  WHERE $__timeFilter(timestamp) AND ${thisLink} AND status_code >= 400
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink} AND status_code >= 400
   GROUP BY status_code, error_code, error_origin
   ORDER BY errors DESC, status_code`;
 

@@ -4,7 +4,7 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel, timeSeriesPanel } from './panels.js';
 import { errorBody, responseClass } from './shared-sql.js';
-import { allOf, anyOf, matchesText } from './sql-filters.js';
+import { allOf, anyOf, matchesText, rawTimeFilter } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /** Logs: every API call, filterable and searchable; an error row carries its body. */
@@ -48,7 +48,7 @@ export const requestLogsSql = `
     ${errorBody} AS error_body
   FROM request_logs
   WHERE ${allOf(
-    '$__timeFilter(timestamp)',
+    rawTimeFilter('timestamp'),
     ...dropdownFilters,
     matchesText('link_id', 'link_id'),
     matchesText('request_id', 'request_id'),

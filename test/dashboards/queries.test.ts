@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '../../clickhouse/client.js';
-import { textValue } from '../../dashboards/sql-filters.js';
+import { rawTimeFilter, textValue } from '../../dashboards/sql-filters.js';
+import { defaultRule } from '../../alerting/rule.js';
+import { sampleRequestIdsSql } from '../../alerting/rule-sql.js';
+import { expandMacros } from './grafana-expander.js';
 import { committedDashboards, panelByTitle, queryPanels, type DashboardJson, type Variable } from './dashboard-json.js';
 import { ids, institutions, loadFixture, type FixtureRecords } from './fixture.js';
 import { ALL, expandQuery, type QueryContext, type TemplateVariable } from './grafana-expander.js';
@@ -113,6 +116,58 @@ describe('every query of every dashboard runs', () => {
       await expect(run(sql)).resolves.toBeInstanceOf(Array);
     });
   }
+});
+
+describe("the raw tables' hour key", () => {
+  /** The key columns the engine's primary-key analysis used for a query (EXPLAIN indexes = 1). */
+  async function primaryKeyColumns(sql: string, params?: Record<string, unknown>): Promise<string[]> {
+    const plan = await (await clickhouse.query({ query: `EXPLAIN indexes = 1 ${sql}`, format: 'TabSeparatedRaw', ...(params ? { query_params: params } : {}) })).text();
+    // the plan is drawn as a tree: strip its branches, then read the lines under PrimaryKey / Keys:
+    const lines = plan.split('\n').map((l) => l.replace(/^[\s│├└─]+/, '').trim());
+    const at = lines.indexOf('PrimaryKey');
+    if (at < 0 || lines[at + 1] !== 'Keys:') return [];
+    const keys: string[] = [];
+    for (const line of lines.slice(at + 2)) {
+      if (line.startsWith('Condition:')) break;
+      keys.push(line);
+    }
+    return keys;
+  }
+  const rawPanels = boards.flatMap((b) =>
+    queryPanels(b).flatMap((p) =>
+      (p.targets ?? []).filter((t) => /FROM (request_logs|webhook_attempts)\b/.test(t.rawSql) && t.rawSql.includes('$__timeFilter(timestamp)')).map((t) => ({ uid: b.uid, title: p.title, rawSql: t.rawSql })),
+    ),
+  );
+
+  it('every raw-table panel with a time range is listed here', () => {
+    expect(rawPanels.length).toBeGreaterThanOrEqual(7);
+  });
+
+  // Their sort key starts with toStartOfHour(timestamp); a range on timestamp alone left the engine
+  // reading most of the table for a few minutes' rows (docs/performance.md, section 26).
+  it.each(rawPanels)('$uid / $title narrows by the hour', async ({ uid, rawSql }) => {
+    const sql = expandQuery(rawSql, await context(board(uid), 'all', { link_id: ids.stuckLink, webhook_id: ids.undeliveredWebhook }));
+    expect(await primaryKeyColumns(sql)).toContain('toStartOfHour(timestamp)');
+  });
+
+  it("the alert's evidence query narrows by the hour", async () => {
+    const sql = sampleRequestIdsSql(defaultRule, pipeline.database);
+    const params = { window_start_ms: fixture.now - 300_000, window_end_ms: fixture.now, institution: institutions.erebor, customer_id: '' };
+    expect(await primaryKeyColumns(sql, params)).toContain('toStartOfHour(timestamp)');
+    expect((await (await clickhouse.query({ query: sql, format: 'JSONEachRow', query_params: { ...params, window_start_ms: fixture.now - 7_200_000 } })).json()).length).toBeGreaterThan(0);
+  });
+
+  it('takes hours in UTC whatever the session time zone (a +05:45 zone starts its hours at :15 UTC)', async () => {
+    const filter = expandMacros(rawTimeFilter('timestamp'), { fromMs: Date.parse('2026-11-20T10:30:00Z'), toMs: Date.parse('2026-11-20T11:00:00Z'), intervalMs: 60_000 });
+    const rows = await (
+      await clickhouse.query({
+        query: `SELECT count() AS n FROM (SELECT toDateTime64('2026-11-20 10:40:00', 3, 'UTC') AS timestamp) WHERE ${filter}`,
+        format: 'JSONEachRow',
+        clickhouse_settings: { session_timezone: 'Asia/Kathmandu' },
+      })
+    ).json<{ n: string | number }>();
+    expect(Number(rows[0]!.n)).toBe(1);
+  });
 });
 
 describe('Insights answers from the rollups', () => {
