@@ -129,6 +129,8 @@ export const errorsByOriginSql = `
  * Grafana's interval is a whole number of 5 minutes (a 7-day range gives 5 or 10): whole 5-minute
  * buckets can come from request_errors_5m. F is the first bucket that starts in the range and L the
  * end of the last one that ends in it; the minutes outside [F, L) are the range's partial buckets.
+ * Every zone's offset today is a multiple of 15 minutes, so 5-minute buckets start at the same instants
+ * in the server's zone as in the tables' UTC.
  */
 const fiveMinuteInterval = '$__interval_s % 300 = 0';
 const firstWholeBucket = 'toStartOfFiveMinutes($__fromTime + 299)';
