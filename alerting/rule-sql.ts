@@ -1,3 +1,4 @@
+import { hourKeyBound } from '../clickhouse/tables.js';
 import { instanceColumns, type ErrorRateRule } from './rule.js';
 
 /**
@@ -133,8 +134,7 @@ export function sampleRequestIdsSql(rule: ErrorRateRule, database: string): stri
 FROM ${database}.request_logs
 WHERE timestamp >= fromUnixTimestamp64Milli({window_start_ms:Int64})
   AND timestamp < fromUnixTimestamp64Milli({window_end_ms:Int64})
-  AND toStartOfHour(timestamp) BETWEEN toStartOfHour(fromUnixTimestamp64Milli({window_start_ms:Int64}, 'UTC'))
-                                   AND toStartOfHour(fromUnixTimestamp64Milli({window_end_ms:Int64}, 'UTC'))
+  AND ${hourKeyBound('timestamp', 'fromUnixTimestamp64Milli({window_start_ms:Int64})', 'fromUnixTimestamp64Milli({window_end_ms:Int64})')}
   AND institution = {institution:String}
   ${rule.perCustomer ? 'AND customer_id = {customer_id:String}' : ''}
   AND ${isErrorSql(rule)}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { committedDashboards, panelByTitle } from './dashboards/dashboard-json.js';
-import { ALL, expandQuery, type TemplateVariable } from './dashboards/grafana-expander.js';
+import { boardVariables, committedDashboards, panelByTitle } from './dashboards/dashboard-json.js';
+import { expandQuery } from './dashboards/grafana-expander.js';
 
 // Records posted over HTTP -> rows in the raw tables with the right values -> rollups that agree with them.
 let p: TestPipeline;
@@ -143,8 +143,7 @@ describe('end to end', () => {
 
   it("answers Insights' error rate per institution as the raw logs do, at any interval and for ranges that cut 5-minute buckets", async () => {
     const insights = committedDashboards().find((b) => b.uid === 'insights')!;
-    const variables: Record<string, TemplateVariable> = {};
-    for (const v of insights.templating.list) variables[v.name] = v.type === 'textbox' ? { value: '' } : { value: [ALL], options: [] };
+    const variables = boardVariables(insights);
     const rawSql = panelByTitle(insights, 'Error rate per institution').targets![0]!.rawSql;
     await p.clickhouse.command({ query: `USE ${db}` });
     let compared = 0;

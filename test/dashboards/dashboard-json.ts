@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatedDir } from '../../dashboards/generate.js';
+import { ALL, type TemplateVariable } from './grafana-expander.js';
 
 /** The committed dashboard JSON, read the way Grafana's file provider reads it. */
 export interface Target {
@@ -47,3 +48,10 @@ export function panelByTitle(board: DashboardJson, title: string): Panel {
 }
 
 export const queryPanels = (board: DashboardJson) => board.panels.filter((p) => p.type !== 'row');
+
+/** A board's variables with some dropdowns picked and text boxes filled; the rest All / empty (as opened). */
+export function boardVariables(board: DashboardJson, pick: Record<string, string[]> = {}, text: Record<string, string> = {}): Record<string, TemplateVariable> {
+  const variables: Record<string, TemplateVariable> = {};
+  for (const v of board.templating.list) variables[v.name] = v.type === 'textbox' ? { value: text[v.name] ?? '' } : { value: pick[v.name] ?? [ALL], options: [] };
+  return variables;
+}

@@ -6,8 +6,8 @@ import { createClickHouse, undeduplicatedInsert, type ClickHouseClient } from '.
 import { migrate } from '../../clickhouse/migrate.js';
 import { loadConfig } from '../../config/env.js';
 import { accessModes, linkStatuses, recordKinds } from '../../schema/records.js';
-import { committedDashboards, panelByTitle } from './dashboard-json.js';
-import { ALL, expandQuery, type TemplateVariable } from './grafana-expander.js';
+import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
+import { expandQuery } from './grafana-expander.js';
 
 /**
  * The Links table past its 1,000-row limit, against the raw tables: every link's newest state from
@@ -86,9 +86,7 @@ const tableSql = panelByTitle(board, 'Links').targets![0]!.rawSql;
 
 /** The panel with some dropdowns picked and text boxes filled; everything else All / empty. */
 function panel(pick: Record<string, string[]>, text: Record<string, string> = {}) {
-  const variables: Record<string, TemplateVariable> = {};
-  for (const v of board.templating.list) variables[v.name] = v.type === 'textbox' ? { value: text[v.name] ?? '' } : { value: pick[v.name] ?? [ALL], options: [] };
-  return rows(expandQuery(tableSql, { fromMs: now - 86_400_000, toMs: now, intervalMs: 60_000, variables }));
+  return rows(expandQuery(tableSql, { fromMs: now - 86_400_000, toMs: now, intervalMs: 60_000, variables: boardVariables(board, pick, text) }));
 }
 
 /** The same table from the raw tables, in the plain formulation. `where` is on the newest state. */
