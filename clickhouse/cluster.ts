@@ -46,6 +46,7 @@ interface TableDdl {
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\(([\s\S]*)\)\s*ENGINE\s*=\s*(\w+)(?:\(([^()]*)\))?([\s\S]*)$/;
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const CREATE_VIEW = /^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS\s([\s\S]+)$/;
+const MODIFY_SETTING = /^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING ([\s\S]+)$/;
 
 function parseTable(statement: string): TableDdl | undefined {
   const m = CREATE_TABLE.exec(statement);
@@ -129,6 +130,13 @@ export function renderStatementForCluster(
     // A plain view reads the Distributed tables, like any query.
     const [, db, name, select] = view;
     return [`CREATE VIEW IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} AS\n${select}`];
+  }
+  const setting = MODIFY_SETTING.exec(statement);
+  if (setting) {
+    // Merge settings belong to the tables that hold parts: the local ones, on every host.
+    const [, db, table, settings] = setting;
+    if (!ctx.localTables.has(table!)) throw new ClusterRenderError(`${table}: not a table of the migrations`);
+    return [`ALTER TABLE ${db}.${localTableName(table!)} ON CLUSTER ${cluster} MODIFY SETTING ${settings}`];
   }
   throw new ClusterRenderError(`no cluster rendering for: ${statement.slice(0, 80)}`);
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
 import { loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
-import { clusterMigrationsTable, localTableName, shardingKeys } from '../clickhouse/cluster.js';
+import { ClusterRenderError, clusterMigrationsTable, localTableName, renderStatementForCluster, shardingKeys } from '../clickhouse/cluster.js';
 import { rollups } from '../clickhouse/tables.js';
 import { loadConfig } from '../config/env.js';
 
@@ -85,6 +85,17 @@ describe('cluster rendering', () => {
     }
     expect(paths.size, 'one replication path per table').toBe(mergeTreeTables.length);
     for (const raw of ['request_logs', 'webhook_attempts', 'links']) expect(out.join('\n')).toContain(`'${localTableName(raw)}', ${shardingKeys[raw]})`);
+  });
+
+  it('sets merge settings on the local tables, where the parts are, on every host', () => {
+    const alters = all(plain).filter((s) => s.startsWith('ALTER TABLE'));
+    expect(alters.length).toBeGreaterThan(0);
+    const out = all(clustered);
+    for (const a of alters) {
+      const [, table, settings] = /^ALTER TABLE \w+\.(\w+) MODIFY SETTING ([\s\S]+)$/.exec(a)!;
+      expect(out).toContain(`ALTER TABLE ${DB}.${localTableName(table!)} ON CLUSTER ${CLUSTER} MODIFY SETTING ${settings}`);
+    }
+    expect(() => renderStatementForCluster(`ALTER TABLE ${DB}.nope MODIFY SETTING merge_selector_base = 20`, CLUSTER, { localTables: new Set(), rollupTargets: new Set() })).toThrow(ClusterRenderError);
   });
 
   it('points every materialized view from a local source to a local target', () => {

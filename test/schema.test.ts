@@ -115,6 +115,35 @@ describe('schema', () => {
     for (const t of tables) expect(t.engine_full, t.name).toMatch(/non_replicated_deduplication_window = [1-9]/);
   });
 
+  it('the raw tables merge wider (merge_selector_base 20), on a new database and on one migrated before 009', async () => {
+    const engines = async () =>
+      (
+        await (
+          await ch.query({
+            query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND name != 'schema_migrations'`,
+            query_params: { db },
+            format: 'JSONEachRow',
+          })
+        ).json<{ name: string; engine_full: string }>()
+      ).map((t) => [t.name, /merge_selector_base = (\d+)/.exec(t.engine_full)?.[1]] as const);
+    const raw = Object.keys(rawTableTime);
+    const expected = (await engines()).map(([name]) => [name, raw.includes(name) ? '20' : undefined]);
+    expect(await engines()).toEqual(expected);
+    expect(expected.filter(([, v]) => v === '20').length).toBe(raw.length);
+
+    // A database from before 009: the setting reset and the migration unrecorded. Migrating
+    // applies 009 alone, and the rows already in the raw table stay.
+    const now = chTime(Date.now());
+    await ch.insert({ table: `${db}.links`, values: [{ link_id: 'l-before-009', status: 'active', access_mode: 'live', institution: 'x', created_at: now, updated_at: now, external_id: '', customer_id: 'c', batch_id: 'b' }], format: 'JSONEachRow' });
+    for (const t of raw) await ch.command({ query: `ALTER TABLE ${db}.${t} RESET SETTING merge_selector_base` });
+    await ch.command({ query: `ALTER TABLE ${db}.schema_migrations DELETE WHERE name LIKE '009_%'`, clickhouse_settings: { mutations_sync: '1' } });
+    expect((await engines()).every(([, v]) => v === undefined)).toBe(true);
+    expect(await migrate(ch, { database: db })).toEqual(['009_raw_merge_selector.sql']);
+    expect(await engines()).toEqual(expected);
+    const [kept] = await (await ch.query({ query: `SELECT count() AS n FROM ${db}.links WHERE link_id = 'l-before-009'`, format: 'JSONEachRow' })).json<{ n: string }>();
+    expect(Number(kept!.n)).toBe(1);
+  });
+
   it('re-running migrations applies nothing and a changed RAW_TTL_DAYS alters the raw tables', async () => {
     expect(await migrate(ch, { database: db })).toEqual([]);
     await migrate(ch, { database: db, rawTtlDays: 7 });
