@@ -26,6 +26,16 @@ const columnsOf = async (table: string) =>
     ).json<{ name: string }>()
   ).map((r) => r.name);
 
+/** The schema's MergeTree tables (schema_migrations aside) with their engine and settings. */
+const mergeTreeTables = async () =>
+  (
+    await ch.query({
+      query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND name != 'schema_migrations'`,
+      query_params: { db },
+      format: 'JSONEachRow',
+    })
+  ).json<{ name: string; engine_full: string }>();
+
 beforeAll(async () => {
   ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
   await migrate(ch, { database: db });
@@ -104,28 +114,13 @@ describe('schema', () => {
   });
 
   it('sets a deduplication window on every MergeTree table, rollup targets included', async () => {
-    const tables = await (
-      await ch.query({
-        query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND name != 'schema_migrations'`,
-        query_params: { db },
-        format: 'JSONEachRow',
-      })
-    ).json<{ name: string; engine_full: string }>();
+    const tables = await mergeTreeTables();
     expect(tables.length).toBeGreaterThanOrEqual(8);
     for (const t of tables) expect(t.engine_full, t.name).toMatch(/non_replicated_deduplication_window = [1-9]/);
   });
 
   it('the raw tables merge wider (merge_selector_base 20), on a new database and on one migrated before 009', async () => {
-    const engines = async () =>
-      (
-        await (
-          await ch.query({
-            query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND name != 'schema_migrations'`,
-            query_params: { db },
-            format: 'JSONEachRow',
-          })
-        ).json<{ name: string; engine_full: string }>()
-      ).map((t) => [t.name, /merge_selector_base = (\d+)/.exec(t.engine_full)?.[1]] as const);
+    const engines = async () => (await mergeTreeTables()).map((t) => [t.name, /merge_selector_base = (\d+)/.exec(t.engine_full)?.[1]] as const);
     const raw = Object.keys(rawTableTime);
     const expected = (await engines()).map(([name]) => [name, raw.includes(name) ? '20' : undefined]);
     expect(await engines()).toEqual(expected);
