@@ -101,10 +101,14 @@ describe('5. second-precision time filters only on second-precision columns', ()
     expect([...columns]).toEqual(expect.arrayContaining(['minute', 'bucket']));
   });
 
-  it.each(boards.map((b) => [b.uid, b] as const))('%s: every $__timeFilter(...) is on a DateTime column', (_uid, board) => {
-    for (const { panel, target } of targets(board)) {
-      for (const [, column] of target.rawSql.matchAll(/\$__timeFilter\(([^)]*)\)/g)) {
-        expect(columns.has(column!.trim()), `${panel.title}: $__timeFilter(${column}) cuts a DateTime64 to seconds`).toBe(true);
+  it.each(boards.map((b) => [b.uid, b] as const))('%s: every $__timeFilter(...) of a panel or variable query is on a DateTime column', (_uid, board) => {
+    const queries = [
+      ...targets(board).map(({ panel, target }) => ({ name: panel.title, sql: target.rawSql })),
+      ...board.templating.list.filter((v) => v.type === 'query').map((v) => ({ name: `$${v.name}`, sql: typeof v.query === 'string' ? v.query : v.query!.rawSql })),
+    ];
+    for (const { name, sql } of queries) {
+      for (const [, column] of sql.matchAll(/\$__timeFilter\(([^)]*)\)/g)) {
+        expect(columns.has(column!.trim()), `${name}: $__timeFilter(${column}) cuts a DateTime64 to seconds`).toBe(true);
       }
     }
   });
