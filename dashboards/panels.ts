@@ -45,7 +45,8 @@ export const tablePanel = (spec: PanelSpec) =>
 /**
  * The finest time bucket our charts can draw: they read per-minute rollups. Grafana's interval is
  * range / width rounded (rangeutil.calculateInterval), 1 s on a 15-minute range; with a minimum of
- * 1m, $__timeInterval never asks a minute rollup for sub-minute buckets.
+ * 1m, $__timeInterval never asks a minute rollup for sub-minute buckets. It is set per panel: the
+ * ClickHouse plugin reads no datasource-wide `timeInterval` (its CHDatasource sets no `interval`).
  */
 export const minInterval = '1m';
 
