@@ -184,7 +184,7 @@ export const alertHistorySql = `
     errors,
     arrayStringConcat(sample_request_ids, ' ') AS sample_request_ids
   FROM alerts FINAL
-  WHERE $__timeFilter(at)
+  WHERE $__timeFilter_ms(at)
     AND ${alertFilters}
   ORDER BY at DESC, institution, customer_id
   LIMIT 500`;

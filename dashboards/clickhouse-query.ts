@@ -17,18 +17,32 @@ export enum QueryFormat {
   Logs = 2,
 }
 
+/**
+ * The plugin's query types (src/types/queryBuilder.ts `QueryType`, v4.20.0). Its SQL editor
+ * (src/components/SqlEditor.tsx) reads a missing queryType as 'table' and rewrites `format` from
+ * it on the first edit (data/utils.ts mapQueryTypeToGrafanaFormat), so a target carries the
+ * queryType that maps back to its own format.
+ */
+export const queryTypeOf = {
+  [QueryFormat.TimeSeries]: 'timeseries',
+  [QueryFormat.Table]: 'table',
+  [QueryFormat.Logs]: 'logs',
+} as const satisfies Record<QueryFormat, string>;
+export type QueryType = (typeof queryTypeOf)[QueryFormat];
+
 export interface ClickHouseSqlQuery extends cog.Dataquery {
   refId: string;
   datasource: DataSourceRef;
   editorType: 'sql';
   rawSql: string;
   format: QueryFormat;
+  queryType: QueryType;
   pluginVersion: string;
 }
 
 /**
  * A raw-SQL target for the ClickHouse plugin. The SDK has no ClickHouse module, so this is the
- * smallest builder that panels accept: the plugin backend reads only rawSql, format and meta.
+ * smallest builder that panels accept: the plugin backend reads only rawSql, format and meta; its editor reads queryType.
  */
 export class ClickHouseQueryBuilder implements cog.Builder<ClickHouseSqlQuery> {
   private readonly internal: Omit<ClickHouseSqlQuery, '_implementsDataqueryVariant'>;
@@ -40,6 +54,7 @@ export class ClickHouseQueryBuilder implements cog.Builder<ClickHouseSqlQuery> {
       editorType: 'sql',
       rawSql: normaliseSql(rawSql),
       format: QueryFormat.Table,
+      queryType: queryTypeOf[QueryFormat.Table],
       pluginVersion: clickhousePluginVersion,
     };
   }
@@ -51,6 +66,7 @@ export class ClickHouseQueryBuilder implements cog.Builder<ClickHouseSqlQuery> {
 
   format(format: QueryFormat): this {
     this.internal.format = format;
+    this.internal.queryType = queryTypeOf[format];
     return this;
   }
 

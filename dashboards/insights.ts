@@ -5,7 +5,7 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
 import { currentLinks, linkLastAccess } from './shared-sql.js';
-import { allOf, anyOf, noneSelected } from './sql-filters.js';
+import { allOf, anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
 
@@ -95,7 +95,7 @@ export const activeLinksSql = `
   SELECT count() AS active_links
   FROM (${linkLastAccess(...linkFilters)}
   )
-  WHERE $__timeFilter(last_accessed_at)`;
+  WHERE ${timeFilterMs('last_accessed_at')}`;
 
 export const mostCommonErrorsSql = `
   SELECT status_code, error_code, sum(requests) AS errors

@@ -3,17 +3,18 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel } from './panels.js';
 import { currentLinks, errorBody, linkLastAccess } from './shared-sql.js';
-import { equalsRequiredText, rawTimeFilter } from './sql-filters.js';
+import { equalsRequiredText, rawTimeFilter, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /**
- * One link's timeline: its state, API calls, webhook events, status changes and errors. Opened
+ * One link's timeline: its state, everything that happened to it in one list, then API calls,
+ * webhook events, status changes and errors one by one. Opened
  * from a link id anywhere; every search reads the raw tables through their link_id bloom filters.
  */
 const spec: DashboardSpec = {
   uid: dashboardUids.linkDetail,
   title: 'Link detail',
-  description: "One link's state, latest API calls, webhook events with every attempt, status changes and errors.",
+  description: "One link's state, its timeline (API calls, webhook attempts and status changes together), latest API calls, webhook events with every attempt, status changes and errors.",
   variables: dashboardVariables[dashboardUids.linkDetail],
   section: false,
   defaultRange: 'now-7d',
@@ -64,6 +65,64 @@ export const linkStatusChangesSql = `
   ORDER BY updated_at DESC
   LIMIT 200`;
 
+/** One branch of the timeline: its newest rows only, so no branch reads more than it can show. */
+const timelineLimit = 300;
+
+/**
+ * API calls, webhook attempts and status changes of the link in one time-ordered list, newest
+ * first. Each branch is bounded the way its table is sorted: the raw tables by the time range and
+ * hour key (toStartOfHour(timestamp) leads their sort key) with the link_id bloom filter, `links`
+ * by (link_id, updated_at), its whole sort key. Columns: kind, time, what happened, its status or
+ * response code, and the request_id or webhook_id to open.
+ */
+export const linkTimelineSql = `
+  SELECT time, kind, what, status, request_id, webhook_id
+  FROM (
+    (
+      SELECT
+        timestamp AS time,
+        'API call' AS kind,
+        concat(method, ' ', endpoint) AS what,
+        if(error_code != '', concat(toString(status_code), ' ', error_code), toString(status_code)) AS status,
+        request_id,
+        '' AS webhook_id
+      FROM request_logs
+      WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
+      ORDER BY timestamp DESC
+      LIMIT ${timelineLimit}
+    )
+    UNION ALL
+    (
+      SELECT
+        timestamp AS time,
+        'webhook' AS kind,
+        concat(event, ' (', type, '), attempt ', toString(attempt)) AS what,
+        if(status_code IS NULL, concat('no response: ', error), toString(status_code)) AS status,
+        '' AS request_id,
+        webhook_id
+      FROM webhook_attempts
+      WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
+      ORDER BY timestamp DESC, attempt DESC
+      LIMIT ${timelineLimit}
+    )
+    UNION ALL
+    (
+      SELECT DISTINCT
+        updated_at AS time,
+        'status change' AS kind,
+        concat('access mode ', access_mode) AS what,
+        status,
+        '' AS request_id,
+        '' AS webhook_id
+      FROM links
+      WHERE ${thisLink} AND ${timeFilterMs('updated_at')}
+      ORDER BY time DESC
+      LIMIT ${timelineLimit}
+    )
+  )
+  ORDER BY time DESC, kind
+  LIMIT ${timelineLimit}`;
+
 export const linkErrorsSql = `
   SELECT status_code, error_code, error_origin, count() AS errors, max(timestamp) AS last_seen
   FROM request_logs
@@ -81,6 +140,17 @@ export function linkDetailDashboard() {
         query: sql(linkHeaderSql),
         height: 4,
       }),
+    )
+    .withPanel(
+      tablePanel({
+        id: 6,
+        title: 'Timeline',
+        description: 'API calls, webhook delivery attempts and status changes in one list, newest first. Click a request id for the request in Logs, a webhook id for the event.',
+        query: sql(linkTimelineSql),
+        height: 12,
+      })
+        .overrideByName('request_id', columnLink('Open in Logs', drillDownUrl(spec.uid, dashboardUids.logs, { request_id: '${__value.raw}' })))
+        .overrideByName('webhook_id', columnLink('Open event', drillDownUrl(spec.uid, dashboardUids.events, { webhook_id: '${__value.raw}' }))),
     )
     .withPanel(
       tablePanel({

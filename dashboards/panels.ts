@@ -42,8 +42,20 @@ const legend = () =>
 export const tablePanel = (spec: PanelSpec) =>
   base(new table.PanelBuilder(), spec).cellHeight(common.TableCellHeight.Sm).filterable(true);
 
+/**
+ * The finest time bucket our charts can draw: they read per-minute rollups. Grafana's interval is
+ * range / width rounded (rangeutil.calculateInterval), 1 s on a 15-minute range; with a minimum of
+ * 1m, $__timeInterval never asks a minute rollup for sub-minute buckets. It is set per panel: the
+ * ClickHouse plugin reads no datasource-wide `timeInterval` (its CHDatasource sets no `interval`).
+ */
+export const minInterval = '1m';
+
+/** Bar labels up to this many characters are shown whole (0 would cut every one to "..."). */
+export const barLabelMaxLength = 40;
+
 export const timeSeriesPanel = (spec: PanelSpec & { unit?: string }) =>
   base(new timeseries.PanelBuilder(), spec)
+    .interval(minInterval)
     .legend(legend())
     .unit(spec.unit ?? 'short')
     .drawStyle(common.GraphDrawStyle.Line)
@@ -64,6 +76,7 @@ export const barChartPanel = (spec: PanelSpec & { xField: string; unit?: string 
     .xField(spec.xField)
     .unit(spec.unit ?? 'short')
     .orientation(common.VizOrientation.Horizontal)
+    .xTickLabelMaxLength(barLabelMaxLength)
     .showValue(common.VisibilityMode.Auto)
     .legend(legend());
 

@@ -23,6 +23,18 @@ export const grafanaClickHouse = {
   passwordEnv: 'GRAFANA_CLICKHOUSE_PASSWORD',
 } as const;
 
+/**
+ * The one folder of our dashboards and alert rule, found or created by its title by both
+ * provisioners. Alerting file provisioning has no folder uid: it finds a root folder by title and
+ * otherwise creates one with a random uid (pkg/services/provisioning/alerting/rules_provisioner.go,
+ * getOrCreateFolderFullpath / getOrCreateFolderByTitle). The dashboard provider finds its folder by
+ * `folderUid` when one is set and by title only without it
+ * (pkg/services/provisioning/dashboards/file_reader.go, getOrCreateFolder). With a folderUid, an
+ * alert provisioned first leaves a random-uid folder that the dashboards do not find, and they
+ * create a second one with the same title; by title, whichever runs second finds the first's
+ * folder. So the provider gets no folderUid. `uid` serves only the SDK's rule builder (the HTTP
+ * API shape); the alerting file mapping drops it.
+ */
 export const dashboardFolder = { title: 'API observability', uid: 'api-observability' } as const;
 
 export const datasourceProvisioning = {
@@ -57,7 +69,6 @@ export const dashboardProvisioning = {
       name: 'api-observability',
       orgId: 1,
       folder: dashboardFolder.title,
-      folderUid: dashboardFolder.uid,
       type: 'file',
       disableDeletion: true,
       // The JSON is generated: edits belong in dashboards/*.ts, not in the UI.

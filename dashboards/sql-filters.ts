@@ -37,5 +37,17 @@ export const allOf = (...conditions: string[]) => conditions.join('\n    AND ');
  */
 export const noneSelected = (...variables: string[]) => `(${variables.map((v) => `$__conditionalAll(1=0, $${v})`).join(' AND ')})`;
 
-/** The time range on a raw table (request_logs, webhook_attempts), with the hour bound it implies. */
-export const rawTimeFilter = (column: string) => `$__timeFilter(${column}) AND ${hourKeyBound(column, '$__fromTime', '$__toTime')}`;
+/**
+ * The time range on a DateTime64(3) column. The plugin's `$__timeFilter` cuts both bounds to whole
+ * seconds (pkg/macros/macros.go TimeFilter: toDateTime(unix seconds)), which drops the last
+ * second's newest rows and lets in rows from before `from`; the `_ms` variant compares in
+ * milliseconds. `$__timeFilter` stays right for the rollups' DateTime minute columns.
+ */
+export const timeFilterMs = (column: string) => `$__timeFilter_ms(${column})`;
+
+/**
+ * The time range on a raw table (request_logs, webhook_attempts), with the hour bound it implies:
+ * their sort key starts with toStartOfHour(timestamp), so the bound lets the engine skip granules.
+ * Whole-second bounds are exact for that: a second never straddles an hour.
+ */
+export const rawTimeFilter = (column: string) => `${timeFilterMs(column)} AND ${hourKeyBound(column, '$__fromTime', '$__toTime')}`;

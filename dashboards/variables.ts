@@ -37,8 +37,14 @@ function fixedDropdown(name: string, label: string, values: readonly string[]) {
     .current(all);
 }
 
+/**
+ * A free-text search, empty as opened. Grafana's scenes loader takes `query` when `current.value`
+ * is empty (public/app/features/dashboard-scene/utils/variables.ts, text-box branch): without
+ * `query: ''` the box holds `undefined`, and the plugin's $__conditionalAll calls
+ * `current.value.toString()` on it and fails every panel that uses the box.
+ */
 function textBox(name: string, label: string, description: string) {
-  return new dashboard.TextBoxVariableBuilder(name).label(label).description(description).current({ text: '', value: '' });
+  return new dashboard.TextBoxVariableBuilder(name).label(label).description(description).defaultValue('').current({ text: '', value: '' });
 }
 
 /** Distinct values of a rollup column in the time range (the rollups stay small). */

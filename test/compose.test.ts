@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configKeys } from '../config/env.js';
 import { datasourceProvisioning, grafanaClickHouse, grafanaPaths } from '../dashboards/provisioning.js';
-import { clickhousePluginId } from '../dashboards/clickhouse-query.js';
+import { clickhousePluginId, clickhousePluginVersion } from '../dashboards/clickhouse-query.js';
+import { committedDashboards } from './dashboards/dashboard-json.js';
 import { ingestNodeFlags } from '../ingest/node-flags.js';
 
 /**
@@ -135,6 +136,22 @@ describe('docker-compose.yml', () => {
     expect(grafanaUser).toContain('<profile>grafana_readonly</profile>');
     expect(users).toMatch(/<grafana_readonly>\s*<readonly>1<\/readonly>/);
     expect(grafanaUser).not.toMatch(/GRANT (ALL|INSERT)/);
+  });
+
+  it('Grafana is pinned to an exact release that knows the schemaVersion the dashboards are written in', () => {
+    const [, version] = /^grafana\/grafana:(\d+\.\d+\.\d+)$/.exec(services.grafana!.image!) ?? [];
+    expect(version, services.grafana!.image).toBeDefined();
+    // The newest dashboard schemaVersion a release migrates to, checked in Grafana's sources
+    // (apps/dashboard/pkg/migration/schemaversion/v42.go, DashboardMigrator.ts "oldVersion < 42",
+    // merged for 12.2). A release missing here has not been checked.
+    const latestSchemaOf: Record<string, number> = { '12.2': 42 };
+    const known = latestSchemaOf[version!.split('.').slice(0, 2).join('.')];
+    expect(known, `schema of Grafana ${version}`).toBeDefined();
+    for (const board of committedDashboards()) expect(board.schemaVersion, board.uid).toBeLessThanOrEqual(known!);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    expect(readme).toContain(`Grafana ${version}`);
+    expect(readme).toContain(`plugin ${clickhousePluginVersion}`);
+    expect(services.grafana!.environment!.GF_PLUGINS_PREINSTALL_SYNC).toBe(`${clickhousePluginId}@${clickhousePluginVersion}`);
   });
 
   it('Redis keeps the queue: AOF on, no eviction', () => {

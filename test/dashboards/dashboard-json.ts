@@ -1,24 +1,28 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatedDir } from '../../dashboards/generate.js';
-import { ALL, type TemplateVariable } from './grafana-expander.js';
+import { loadedVariables, type TemplateVariable, type VariableJson } from './grafana-expander.js';
 
 /** The committed dashboard JSON, read the way Grafana's file provider reads it. */
 export interface Target {
   refId: string;
   rawSql: string;
   format: number;
+  queryType?: string;
+  editorType?: string;
 }
 export interface Panel {
   id: number;
   type: string;
   title: string;
+  interval?: string;
+  maxDataPoints?: number;
+  gridPos?: { w: number; h: number; x: number; y: number };
+  options?: Record<string, unknown>;
   targets?: Target[];
   fieldConfig?: { overrides?: { matcher: { options: string }; properties: { id: string; value: unknown }[] }[] };
 }
-export interface Variable {
-  type: string;
-  name: string;
+export interface Variable extends VariableJson {
   multi?: boolean;
   includeAll?: boolean;
   query?: string | { rawSql: string };
@@ -31,6 +35,7 @@ export interface DashboardJson {
   templating: { list: Variable[] };
   links?: { includeVars: boolean; keepTime: boolean; tags: string[] }[];
   tags: string[];
+  schemaVersion: number;
 }
 
 export function committedDashboards(): DashboardJson[] {
@@ -49,9 +54,14 @@ export function panelByTitle(board: DashboardJson, title: string): Panel {
 
 export const queryPanels = (board: DashboardJson) => board.panels.filter((p) => p.type !== 'row');
 
-/** A board's variables with some dropdowns picked and text boxes filled; the rest All / empty (as opened). */
+/**
+ * A board's variables as Grafana holds them after loading its JSON (grafana-expander.ts
+ * loadedVariables), then some dropdowns picked and text boxes typed into, as a user would.
+ * Dropdown options are not listed here (no engine): All stays All.
+ */
 export function boardVariables(board: DashboardJson, pick: Record<string, string[]> = {}, text: Record<string, string> = {}): Record<string, TemplateVariable> {
-  const variables: Record<string, TemplateVariable> = {};
-  for (const v of board.templating.list) variables[v.name] = v.type === 'textbox' ? { value: text[v.name] ?? '' } : { value: pick[v.name] ?? [ALL], options: [] };
+  const variables = loadedVariables(board.templating.list, () => []);
+  for (const [name, value] of Object.entries(pick)) variables[name] = { ...variables[name], value };
+  for (const [name, value] of Object.entries(text)) variables[name] = { value };
   return variables;
 }

@@ -5,7 +5,7 @@ import { defaultRule } from '../../alerting/rule.js';
 import { sampleRequestIdsSql } from '../../alerting/rule-sql.js';
 import { committedDashboards, panelByTitle, queryPanels, type DashboardJson, type Variable } from './dashboard-json.js';
 import { ids, institutions, loadFixture, type FixtureRecords } from './fixture.js';
-import { ALL, expandMacros, expandQuery, type QueryContext, type TemplateVariable } from './grafana-expander.js';
+import { expandMacros, expandQuery, loadedVariables, type QueryContext } from './grafana-expander.js';
 import { startTestPipeline, type TestPipeline } from '../helpers/pipeline.js';
 
 /**
@@ -28,7 +28,6 @@ async function run(sql: string): Promise<Row[]> {
   return result.json<Row>();
 }
 
-const textBoxNames = (b: DashboardJson) => b.templating.list.filter((v) => v.type === 'textbox').map((v) => v.name);
 const dropdowns = (b: DashboardJson) => b.templating.list.filter((v) => v.type === 'query' || v.type === 'custom');
 
 /** A dropdown's options as Grafana would list them: its query's first column, or its custom list. */
@@ -49,15 +48,21 @@ async function options(variable: Variable): Promise<string[]> {
 
 type DropdownChoice = 'all' | 'one' | 'several';
 
-/** The variables of a dashboard: dropdowns per `choice`, text boxes from `text` (empty otherwise). */
+/**
+ * The variables of a dashboard as Grafana holds them after loading its JSON (text boxes as saved,
+ * dropdowns as saved and checked against their options), then dropdowns set per `choice` or
+ * `pick` and text boxes typed into per `text`, as a user would.
+ */
 async function context(b: DashboardJson, choice: DropdownChoice, text: Record<string, string> = {}, pick: Record<string, string[]> = {}): Promise<QueryContext> {
-  const variables: Record<string, TemplateVariable> = {};
+  const optionsByName = new Map<string, string[]>();
+  for (const v of dropdowns(b)) optionsByName.set(v.name, await options(v));
+  const variables = loadedVariables(b.templating.list, (v) => optionsByName.get(v.name) ?? []);
   for (const v of dropdowns(b)) {
-    const opts = await options(v);
-    const value = pick[v.name] ?? (choice === 'all' ? [ALL] : choice === 'one' ? opts.slice(0, 1) : opts.slice(0, 2));
-    variables[v.name] = { value, options: opts };
+    const opts = optionsByName.get(v.name)!;
+    const chosen = pick[v.name] ?? (choice === 'one' ? opts.slice(0, 1) : choice === 'several' ? opts.slice(0, 2) : undefined);
+    if (chosen) variables[v.name] = { ...variables[v.name]!, value: chosen };
   }
-  for (const name of textBoxNames(b)) variables[name] = { value: text[name] ?? '' };
+  for (const [name, value] of Object.entries(text)) variables[name] = { value };
   return { fromMs, toMs, intervalMs: 60_000, variables };
 }
 
@@ -74,7 +79,8 @@ const num = (v: unknown) => Number(v);
 beforeAll(async () => {
   // The fixture goes through the real pipeline: ingest API -> queue -> worker -> embedded engine.
   pipeline = await startTestPipeline();
-  fixture = await loadFixture(pipeline);
+  // Half a second past a whole second: a bound cut to whole seconds misses the fixture's rows.
+  fixture = await loadFixture(pipeline, Math.floor(Date.now() / 1000) * 1000 + 500);
   clickhouse = pipeline.clickhouse;
   // Panel SQL names tables without a database, like Grafana's datasource with defaultDatabase.
   // The worker's own SQL is fully qualified, so switching this session's default is harmless.
@@ -117,6 +123,24 @@ describe('every query of every dashboard runs', () => {
   }
 });
 
+/** For each table a query reads, the key columns its primary-key analysis used (EXPLAIN indexes = 1). */
+async function primaryKeysByTable(sql: string): Promise<{ table: string; keys: string[] }[]> {
+  const plan = await (await clickhouse.query({ query: `EXPLAIN indexes = 1 ${sql}`, format: 'TabSeparatedRaw' })).text();
+  const lines = plan.split('\n').map((l) => l.replace(/^[\s│├└─]+/, '').trim());
+  const reads: { table: string; keys: string[] }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const read = /^ReadFromMergeTree \((?:[\w]+\.)?(\w+)\)/.exec(lines[i]!);
+    if (read) reads.push({ table: read[1]!, keys: [] });
+    if (lines[i] === 'PrimaryKey' && lines[i + 1] === 'Keys:' && reads.length) {
+      for (const line of lines.slice(i + 2)) {
+        if (line.startsWith('Condition:')) break;
+        reads[reads.length - 1]!.keys.push(line);
+      }
+    }
+  }
+  return reads;
+}
+
 describe("the raw tables' hour key", () => {
   /** The key columns the engine's primary-key analysis used for a query (EXPLAIN indexes = 1). */
   async function primaryKeyColumns(sql: string, params?: Record<string, unknown>): Promise<string[]> {
@@ -134,12 +158,12 @@ describe("the raw tables' hour key", () => {
   }
   const rawPanels = boards.flatMap((b) =>
     queryPanels(b).flatMap((p) =>
-      (p.targets ?? []).filter((t) => /FROM (request_logs|webhook_attempts)\b/.test(t.rawSql) && t.rawSql.includes('$__timeFilter(timestamp)')).map((t) => ({ uid: b.uid, title: p.title, rawSql: t.rawSql })),
+      (p.targets ?? []).filter((t) => /FROM (request_logs|webhook_attempts)\b/.test(t.rawSql) && t.rawSql.includes('$__timeFilter_ms(timestamp)')).map((t) => ({ uid: b.uid, title: p.title, rawSql: t.rawSql })),
     ),
   );
 
-  it('finds the raw-table panels with a time range (Logs 1, Events 3, Link detail 3)', () => {
-    expect(rawPanels.length).toBeGreaterThanOrEqual(7);
+  it('finds the raw-table panels with a time range (Logs 1, Events 3, Link detail 4)', () => {
+    expect(rawPanels.length).toBeGreaterThanOrEqual(8);
   });
 
   // Their sort key starts with toStartOfHour(timestamp); a range on timestamp alone left the engine
@@ -340,14 +364,64 @@ describe('Link detail: one link’s timeline', () => {
     expect(linkErrors.map((e) => [e.status_code, e.error_code, num(e.errors)])).toEqual([[428, 'token_required', 5]]);
   });
 
+  /** The link's records in the fixture, as the timeline should list them: newest first, then by kind. */
+  function expectedTimeline(link: string, fromMs = -Infinity) {
+    const rows = [
+      ...fixture.logs.filter((l) => l.link_id === link).map((l) => ({ time: num(l.timestamp), kind: 'API call', id: String(l.request_id) })),
+      ...fixture['webhook-attempts'].filter((a) => a.link_id === link).map((a) => ({ time: num(a.timestamp), kind: 'webhook', id: String(a.webhook_id) })),
+      ...fixture.links.filter((l) => l.link_id === link).map((l) => ({ time: num(l.updated_at), kind: 'status change', id: String(l.status) })),
+    ];
+    return rows.filter((r) => r.time >= fromMs).sort((a, b) => b.time - a.time || (a.kind < b.kind ? -1 : 1));
+  }
+  const asMs = (t: unknown) => Date.parse(`${String(t).replace(' ', 'T')}Z`);
+  const timelineRows = (rows: Row[]) =>
+    rows.map((r) => ({ time: asMs(r.time), kind: String(r.kind), id: String(r.kind === 'API call' ? r.request_id : r.kind === 'webhook' ? r.webhook_id : r.status) }));
+
+  it('timeline: API calls, webhook attempts and status changes of the link in one list, newest first', async () => {
+    const rows = await panel('link-detail', 'Timeline', { text });
+    expect(timelineRows(rows)).toEqual(expectedTimeline(ids.stuckLink));
+    expect(rows.map((r) => Object.keys(r))[0]).toEqual(['time', 'kind', 'what', 'status', 'request_id', 'webhook_id']);
+    const byKind = (kind: string) => rows.filter((r) => r.kind === kind);
+    expect(byKind('API call').find((r) => r.request_id === ids.tokenRequiredRequest)).toMatchObject({ what: 'POST /api/transactions/', status: '428 token_required', webhook_id: '' });
+    expect(byKind('webhook').map((r) => r.status)).toEqual(['no response: connection refused', '502', 'no response: timeout']);
+    expect(byKind('webhook')[0]).toMatchObject({ webhook_id: ids.undeliveredWebhook, request_id: '', what: 'token_required (LINKS), attempt 3' });
+    expect(byKind('status change').map((r) => r.status)).toEqual(['token_required', 'valid']);
+  });
+
+  it('timeline: bounded by the time range; another link shows only its own records', async () => {
+    const ctx = await context(board('link-detail'), 'all', text);
+    const lastDay = { ...ctx, fromMs: fixture.now - 24 * 3600_000 };
+    const rows = await run(expandQuery(panelByTitle(board('link-detail'), 'Timeline').targets![0]!.rawSql, lastDay));
+    expect(timelineRows(rows)).toEqual(expectedTimeline(ids.stuckLink, lastDay.fromMs));
+    expect(rows.some((r) => r.status === 'valid')).toBe(false);
+    const ana = await panel('link-detail', 'Timeline', { text: { link_id: ids.anaErebor } });
+    expect(timelineRows(ana)).toEqual(expectedTimeline(ids.anaErebor));
+  });
+
+  it('timeline: every table is read through its sort key (the raw tables by hour, links by link_id)', async () => {
+    const sql = expandQuery(panelByTitle(board('link-detail'), 'Timeline').targets![0]!.rawSql, await context(board('link-detail'), 'all', text));
+    const reads = await primaryKeysByTable(sql);
+    expect(reads.map((r) => r.table).sort()).toEqual(['links', 'request_logs', 'webhook_attempts']);
+    for (const read of reads) expect(read.keys, read.table).toContain(read.table === 'links' ? 'link_id' : 'toStartOfHour(timestamp)');
+  });
+
   it('an empty link id shows nothing rather than every link', async () => {
-    for (const title of ['Link', 'Latest API calls', 'Webhook events', 'Status changes', 'Errors']) {
+    for (const title of ['Link', 'Timeline', 'Latest API calls', 'Webhook events', 'Status changes', 'Errors']) {
       expect(await panel('link-detail', title)).toEqual([]);
     }
   });
 });
 
 describe('Logs', () => {
+  it('a range ending on the newest request, to the millisecond, shows it (and starting on the oldest, shows that)', async () => {
+    const times = fixture.logs.map((l) => num(l.timestamp));
+    const ctx = { ...(await context(board('logs'), 'all')), fromMs: Math.min(...times), toMs: Math.max(...times) };
+    const rows = await run(expandQuery(panelByTitle(board('logs'), 'Requests').targets![0]!.rawSql, ctx));
+    expect(rows).toHaveLength(fixture.logs.length);
+    const justAfter = await run(expandQuery(panelByTitle(board('logs'), 'Requests').targets![0]!.rawSql, { ...ctx, fromMs: ctx.toMs + 1, toMs: ctx.toMs + 400 }));
+    expect(justAfter).toEqual([]);
+  });
+
   it('the error body of a known request_id: code, message, request_id', async () => {
     const rows = await panel('logs', 'Requests', { text: { request_id: ids.tokenRequiredRequest } });
     expect(rows).toHaveLength(1);
