@@ -39,8 +39,8 @@ const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').re
 
 export interface UsersXmlUser {
   name: string;
-  /** GRANT statements without their `TO user` (the users config's <grants><query> form). */
-  grants: string[];
+  /** GRANT statements without their `TO user` (the users config's <grants><query> form); none: all rights. */
+  grants?: string[];
   profile?: string;
 }
 
@@ -64,9 +64,7 @@ export function usersXml(users: UsersXmlUser[], opts: { profileName?: string; co
     `    <${u.name}>`,
     '      <no_password/>',
     ...(u.profile ? [`      <profile>${u.profile}</profile>`] : []),
-    '      <grants>',
-    ...u.grants.map((g) => `        <query>${xmlText(g)}</query>`),
-    '      </grants>',
+    ...(u.grants ? ['      <grants>', ...u.grants.map((g) => `        <query>${xmlText(g)}</query>`), '      </grants>'] : []),
     `    </${u.name}>`,
   ]);
   // The server's default_profile must exist whatever else the file defines.

@@ -5,9 +5,11 @@ import { renderAccessForCluster } from '../clickhouse/cluster.js';
 import { profileSettingsSql, tenantProfileName } from './access.js';
 import { sqlString, tenantName } from './identifier.js';
 
-/** The templates in sql/tenant/ (SQL stays in .sql files; {{name}} placeholders as in migrations). */
-export const tenantSqlDir = join(sqlDir, 'tenant');
-const template = (file: string) => readFileSync(join(tenantSqlDir, file), 'utf8');
+/**
+ * A template of sql/tenant/ (SQL stays in .sql files; {{name}} placeholders as in migrations).
+ * Resolved at call time: clickhouse/migrate.ts imports this module through tenancy/tenants.ts.
+ */
+const template = (file: string) => readFileSync(join(sqlDir, 'tenant', file), 'utf8');
 
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS \w+\.(\w+)\s*\(([\s\S]*)\)\s*ENGINE\b/;
 const ADD_CUSTOMER = /^ALTER TABLE \w+\.(\w+)\s+ADD COLUMN (?:IF NOT EXISTS )?customer_id\b/;

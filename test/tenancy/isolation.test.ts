@@ -111,7 +111,7 @@ const why = (s: string) =>
       .replace("Not enough privileges. To execute this query, it's necessary to have the grant ", 'ACCESS_DENIED, needs '),
   );
 const rowCount = (a: Answer) => (a.ok ? a.text.split('\n').filter(Boolean).length : 0);
-const leaks = (a: Answer) => [B.marker, NOBODY.marker].filter((m) => a.text.includes(m)).concat(a.ok && a.text.includes(`"${B.id}"`) ? [B.id] : []);
+const leaks = (a: Answer): string[] => [B.marker as string, NOBODY.marker].filter((m) => a.text.includes(m)).concat(a.ok && a.text.includes(`"${B.id}"`) ? [B.id] : []);
 
 beforeAll(() => {
   operator = runChild({ mode: 'operator', dataDir, configFile: writeEngineConfig(join(dir, 'operator'), 'operator'), now, tenantDatabase: mine }) as typeof operator;
