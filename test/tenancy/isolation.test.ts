@@ -87,7 +87,7 @@ let operator: { seen: Record<string, { rows: number; hasB: boolean; hasA: boolea
 let outcomes: Outcome[];
 let dashboards: DashboardRun[];
 
-function runChild(request: Request): unknown {
+function spawnChild(request: Request) {
   const requestFile = join(dir, `${request.mode}-request.json`);
   const responseFile = join(dir, `${request.mode}-response.json`);
   writeFileSync(requestFile, JSON.stringify(request));
@@ -97,8 +97,13 @@ function runChild(request: Request): unknown {
     timeout: 240_000,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
   });
+  return { ...r, responseFile };
+}
+
+function runChild(request: Request): unknown {
+  const r = spawnChild(request);
   if (r.status !== 0) throw new Error(`${request.mode} process failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(readFileSync(responseFile, 'utf8'));
+  return JSON.parse(readFileSync(r.responseFile, 'utf8'));
 }
 
 const oneLine = (s: string, n = 110) => s.replace(/\s+/g, ' ').trim().slice(0, n);
@@ -153,6 +158,15 @@ describe('customer isolation on the real engine', () => {
     }
     if (o.expect === 'empty') expect(rowCount(o.answer), oneLine(o.answer.text)).toBe(0);
     for (const s of o.mustNotContain ?? []) expect(o.answer.text).not.toContain(s);
+  });
+
+  it('the embedded engine still cannot load changeable_in_readonly (why the proof fixes max_execution_time)', () => {
+    // The server profile lets the plugin set max_execution_time (tenancy/access.ts). chdb 3.4 does
+    // not apply access_control_improvements, so it refuses that constraint; when a release accepts
+    // it, this fails and the proof should load the full profile.
+    const r = spawnChild({ mode: 'customer', dataDir, configFile: writeEngineConfig(join(dir, 'constraints'), 'customer', { constraints: true }), now, attempts: [], tenantDatabase: mine });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('changeable_in_readonly for max_execution_time is not allowed unless settings_constraints_replace_previous is enabled');
   });
 
   it("every view returns A's rows only", () => {

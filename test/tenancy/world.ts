@@ -97,7 +97,7 @@ export function deployWriterGrants(): string[] {
  * it, and a users config in which `default` (chdb's only identity) is either the operator or
  * customer A with exactly the grants `npm run tenants` gives it.
  */
-export function writeEngineConfig(dir: string, as: 'operator' | 'customer'): string {
+export function writeEngineConfig(dir: string, as: 'operator' | 'customer', opts: { constraints?: boolean } = {}): string {
   mkdirSync(join(dir, 'config.d'), { recursive: true });
   const deployConfigD = join(root, 'deploy/clickhouse/config.d');
   for (const f of readdirSync(deployConfigD)) copyFileSync(join(deployConfigD, f), join(dir, 'config.d', f));
@@ -109,7 +109,7 @@ export function writeEngineConfig(dir: string, as: 'operator' | 'customer'): str
       ? { name: 'default', profile: 'default' }
       : { name: 'default', profile: tenantProfileName, grants: tenantGrants({ database: DB, customerId: A.id }) };
   // chdb 3.4 does not apply access_control_improvements, so a profile with changeable_in_readonly
-  // cannot load (checked in isolation.test.ts): max_execution_time is simply fixed here.
-  writeFileSync(users, usersXml([self, definer], { constraints: false }));
+  // cannot load (isolation.test.ts checks that it still cannot): max_execution_time is fixed here.
+  writeFileSync(users, usersXml([self, definer], { constraints: opts.constraints ?? false }));
   return join(dir, 'config.xml');
 }
