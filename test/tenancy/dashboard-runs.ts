@@ -1,4 +1,5 @@
 import { buildCustomerDashboards } from '../../dashboards/customer-variant.js';
+import { buildDashboards } from '../../dashboards/index.js';
 import { queryPanels, type DashboardJson, type Variable } from '../dashboards/dashboard-json.js';
 import { ALL, expandQuery, type TemplateVariable } from '../dashboards/grafana-expander.js';
 import { A, B } from './world.js';
@@ -15,17 +16,26 @@ export interface DashboardRun {
 const DAY = 24 * 3600_000;
 
 /**
- * Every query of every customer dashboard as Grafana sends it through the customer's data source
- * (default database = the tenant database): variable queries first, then every panel target with
- * All selected, with the text boxes empty, filled with A's ids, and filled with B's ids.
+ * Every query of every dashboard as Grafana sends it through a data source whose default database
+ * is `database`: variable queries first, then every panel target with All selected (or `pick`),
+ * with the text boxes empty, filled with A's ids, and filled with B's ids.
+ * `customer`: the customer variant, as customer A sees it through its tenant database.
+ * `operator`: the operator's dashboards with `pick` (Customer = A), on the operator database.
  */
-export function dashboardRuns(tenantDatabase: string, now: number, ask: (sql: string) => Answer): DashboardRun[] {
+export function dashboardRuns(
+  variant: 'customer' | 'operator',
+  database: string,
+  now: number,
+  ask: (sql: string) => Answer,
+  pick: Record<string, string[]> = {},
+): DashboardRun[] {
   const runs: DashboardRun[] = [];
-  const use = ask(`USE ${tenantDatabase}`);
-  if (!use.ok) throw new Error(`USE ${tenantDatabase}: ${use.text}`);
+  const use = ask(`USE ${database}`);
+  if (!use.ok) throw new Error(`USE ${database}: ${use.text}`);
+  const boards = variant === 'customer' ? buildCustomerDashboards() : buildDashboards();
   const time = { fromMs: now - 7 * DAY, toMs: now + 60_000, intervalMs: 60_000 };
   const idsOf = (m: string) => ({ link_id: `lnk-${m}`, external_id: `ext-${m}`, request_id: `req-${m}-2`, webhook_id: `wh-${m}` });
-  for (const board of buildCustomerDashboards().map((b) => JSON.parse(JSON.stringify(b)) as DashboardJson)) {
+  for (const board of boards.map((b) => JSON.parse(JSON.stringify(b)) as DashboardJson)) {
     const options = new Map<string, string[]>();
     for (const v of board.templating.list as Variable[]) {
       if (v.type === 'custom') options.set(v.name, String(v.query).split(',').map((s) => s.trim()));
@@ -43,7 +53,7 @@ export function dashboardRuns(tenantDatabase: string, now: number, ask: (sql: st
     ] as const) {
       const variables: Record<string, TemplateVariable> = {};
       for (const v of board.templating.list) {
-        variables[v.name] = v.type === 'textbox' ? { value: (text as Record<string, string>)[v.name] ?? '' } : { value: [ALL], options: options.get(v.name) ?? [] };
+        variables[v.name] = v.type === 'textbox' ? { value: (text as Record<string, string>)[v.name] ?? '' } : { value: pick[v.name] ?? [ALL], options: options.get(v.name) ?? [] };
       }
       for (const p of queryPanels(board)) {
         for (const t of p.targets ?? []) {

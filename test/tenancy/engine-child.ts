@@ -62,12 +62,13 @@ if (request.mode === 'operator') {
     const all = ask(`SELECT * FROM ${DB}.${name}`);
     seen[name] = { rows: all.text.trim() ? all.text.trim().split('\n').length : 0, hasB: all.text.includes(B.marker), hasA: all.text.includes(A.marker) };
   }
-  // The operator session's default database stays observability: the tenant views ran as definer.
-  writeFileSync(responseFile, JSON.stringify({ seen, viaOperatorTenantA: ask(`SELECT count() AS n FROM ${request.tenantDatabase}.request_logs`) }));
+  // The operator's dashboards with Customer = A: what A's own dashboards must show.
+  const dashboards = dashboardRuns('operator', DB, request.now, ask, { customer: [A.id] });
+  writeFileSync(responseFile, JSON.stringify({ seen, dashboards }));
   await client.close();
 } else {
   const attempts = (request.attempts ?? []).map((a) => ({ ...a, answer: ask(a.sql) }));
-  const dashboards = dashboardRuns(request.tenantDatabase!, request.now, ask);
+  const dashboards = dashboardRuns('customer', request.tenantDatabase!, request.now, ask);
   writeFileSync(responseFile, JSON.stringify({ attempts, dashboards }));
 }
 session.close?.();
