@@ -174,3 +174,26 @@ export function clusterMigrationsTable(database: string, cluster: string): strin
       (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
       ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/${database}/schema_migrations', '{shard}-{replica}') ORDER BY name`;
 }
+
+/**
+ * The tenant statements (sql/tenant/, tenancy/ddl.ts) rendered ON CLUSTER: databases, views,
+ * users, settings profiles and grants exist on every host, since a customer's query may land on
+ * any of them. Users and profiles go to each host's local access storage; the views read the
+ * Distributed tables, like every query.
+ */
+const ACCESS_RENDERINGS: [RegExp, string][] = [
+  [/^(CREATE DATABASE IF NOT EXISTS \w+)(\s[\s\S]*)?$/, '$1 ON CLUSTER {c}$2'],
+  [/^(CREATE OR REPLACE VIEW \w+\.\w+)(\s[\s\S]*)$/, '$1 ON CLUSTER {c}$2'],
+  [/^(CREATE SETTINGS PROFILE OR REPLACE \w+)(\s[\s\S]*)$/, '$1 ON CLUSTER {c}$2'],
+  [/^(CREATE USER \w+)(\s[\s\S]*)$/, '$1 ON CLUSTER {c}$2'],
+  [/^GRANT(\s[\s\S]*)$/, 'GRANT ON CLUSTER {c}$1'],
+  [/^(DROP (?:USER|DATABASE) IF EXISTS \w+)$/, '$1 ON CLUSTER {c}'],
+];
+
+export function renderAccessForCluster(statement: string, cluster: string): string {
+  if (!IDENT.test(cluster)) throw new ClusterRenderError(`cluster name must be a plain identifier: ${cluster}`);
+  for (const [pattern, replacement] of ACCESS_RENDERINGS) {
+    if (pattern.test(statement)) return statement.replace(pattern, replacement.replaceAll('{c}', cluster));
+  }
+  throw new ClusterRenderError(`no cluster rendering for: ${statement.slice(0, 80)}`);
+}

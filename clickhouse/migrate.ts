@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { rawTableTime, type RawTable } from './tables.js';
 import { clusterMigrationsTable, localTableName, renderMigrationsForCluster } from './cluster.js';
+import { refreshTenantViews } from '../tenancy/tenants.js';
 
 export const sqlDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 
@@ -98,6 +99,8 @@ export async function migrate(client: ClickHouseClient, opts: MigrateOptions): P
     log(`applied migration ${m.name}`);
   }
   if (opts.rawTtlDays !== undefined) await applyRawTtl(client, db, opts.rawTtlDays, log, cluster);
+  // Customers' views follow the schema: new tables with customer_id get one, new columns show.
+  await refreshTenantViews(client, { database: db, cluster, log });
   return ran;
 }
 
