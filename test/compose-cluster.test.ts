@@ -108,6 +108,16 @@ describe('docker-compose.cluster.yml', () => {
     expect(services.workers!.environment!.CLICKHOUSE_USER).toBe('writer');
   });
 
+  it('tenants work on the cluster as on one server: the same access settings, the writer may create tenant views and users', () => {
+    const grants = (file: string) => (tag(tag(read(file), 'writer')[0]!, 'grants')[0] ?? '').match(/GRANT[^<]*/g) ?? [];
+    const single = grants('deploy/clickhouse/users.d/observability.xml').filter((g) => /tenant_|USER|PROFILE/.test(g));
+    expect(single.length).toBeGreaterThan(0);
+    expect(grants('deploy/cluster/clickhouse/users.d/observability.xml')).toEqual(expect.arrayContaining(single));
+    for (const n of clickhouseNodes) {
+      expect(mounts(services[n]!).map(([h]) => h)).toContain('./deploy/clickhouse/config.d/observability.xml');
+    }
+  });
+
   it('workers and ingest share one hash-tagged queue prefix; Grafana finds ClickHouse by its usual name', () => {
     expect(services.workers!.environment!.QUEUE_PREFIX).toMatch(/^\{\w+\}$/);
     expect(services.ingest!.environment!.QUEUE_PREFIX).toBe(services.workers!.environment!.QUEUE_PREFIX);
