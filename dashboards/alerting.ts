@@ -77,7 +77,7 @@ const expressionQuery = (refId: string, model: cog.Builder<cog.Dataquery>) =>
  * Hysteresis, the closest Grafana 12.2 allows to the evaluator's: the threshold's recovery
  * threshold (`unloadEvaluator`: a firing instance stays firing until value < resolve.below;
  * pkg/expr/threshold.go UnmarshalThresholdCommand -> HysteresisCommand, behind the
- * recoveryThreshold feature flag) plus `keep_firing_for` = resolve.afterSeconds (it must stay
+ * recoveryThreshold feature toggle, GA and on by default per pkg/services/featuremgmt/toggles_gen.csv) plus `keep_firing_for` = resolve.afterSeconds (it must stay
  * below that long). An instance whose row disappears (no traffic) resolves after
  * `missing_series_evals_to_resolve` evaluations, set to the same time. Both fields are read by
  * file provisioning (pkg/services/provisioning/alerting/rules_types.go, AlertRuleV1).
