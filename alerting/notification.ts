@@ -89,7 +89,7 @@ export function buildNotification(
   const who = instanceKey(labels);
   const summary =
     status === 'firing'
-      ? `${who}: ${ratioName(rule)} ${pct(f.error_ratio)} (${countText(rule, f)} in ${rule.windowMinutes} min), baseline ${pct(f.baseline_ratio)}, threshold ${pct(f.threshold)}`
+      ? `${who}: ${ratioName(rule)} ${pct(f.error_ratio)} (${countText(rule, f)} in ${rule.windowMinutes} min), ${rule.kind === 'webhook-failures' ? '' : `baseline ${pct(f.baseline_ratio)}, `}threshold ${pct(f.threshold)}`
       : `${who}: ${ratioName(rule)} back to ${pct(f.error_ratio)} (${countText(rule, f)} in ${rule.windowMinutes} min), under its threshold ${pct(f.threshold)}`;
   return {
     version: 1,
