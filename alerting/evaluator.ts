@@ -3,9 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { chTime } from '../schema/records.js';
-import { instanceColumns, type ErrorRateRule } from './rule.js';
+import { instanceColumns, type Rule } from './rule.js';
 import { evaluatorSql, sampleRequestIdsSql } from './rule-sql.js';
-import { step, type Figures, type InstanceLabels, type InstanceState, type Notice, type TransitionState } from './state-machine.js';
+import { step, timingOf, type Figures, type InstanceLabels, type InstanceState, type Notice, type TransitionState } from './state-machine.js';
 import { buildNotification, instanceKey, type AlertNotification } from './notification.js';
 import { toAlertmanagerAlert, type AlertmanagerAlert } from './notifiers.js';
 
@@ -47,7 +47,7 @@ export interface EvaluationResult {
 }
 
 export interface EvaluatorOptions {
-  rule: ErrorRateRule;
+  rule: Rule;
   clickhouse: ClickHouseClient;
   database: string;
   redis: Redis;
@@ -64,8 +64,9 @@ const MINUTE = 60_000;
 const releaseScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /**
- * Evaluates the rule "as of" a time: the scheduled job passes the tick it runs for, tests pass
- * any time. State lives in Redis (one hash per rule), transitions in ClickHouse (`alerts`).
+ * Evaluates one rule "as of" a time: the scheduled job passes the tick it runs for, tests pass
+ * any time. State lives in Redis (one hash per rule uid), transitions in ClickHouse (`alerts`,
+ * keyed by rule_uid), so each rule's instances, locks and notices are its own.
  * An evaluation at or before the last one is skipped, so a re-delivered job changes nothing.
  */
 export class AlertEvaluator {
@@ -76,7 +77,7 @@ export class AlertEvaluator {
     this.keys = { instances: `${base}:instances`, evaluatedAt: `${base}:evaluated_at`, lock: `${base}:lock` };
   }
 
-  get rule(): ErrorRateRule {
+  get rule(): Rule {
     return this.o.rule;
   }
 
@@ -89,9 +90,10 @@ export class AlertEvaluator {
         format: 'JSONEachRow',
       })
     ).json<Record<string, unknown>>();
+    const columns = instanceColumns(this.o.rule);
     return rows.map((r) => {
-      const labels: InstanceLabels = { institution: String(r.institution) };
-      if (instanceColumns(this.o.rule).length > 1) labels.customer_id = String(r.customer_id);
+      const labels: InstanceLabels = { institution: columns.includes('institution') ? String(r.institution) : '' };
+      if (columns.includes('customer_id')) labels.customer_id = String(r.customer_id);
       const value = Number(r.value);
       return {
         key: instanceKey(labels),
@@ -133,7 +135,7 @@ export class AlertEvaluator {
     const instances = await this.figuresAt(asOf);
     const previous = new Map((await this.activeInstances()).map((s) => [s.key, s]));
     const current = new Map(instances.map((i) => [i.key, i]));
-    const timing = { forMs: rule.forSeconds * 1000, reminderMs: rule.reminderMinutes * MINUTE };
+    const timing = timingOf(rule);
     const zero: Figures = { requests: 0, errors: 0, error_ratio: 0, baseline_ratio: 0, threshold: 0, value: 0 };
 
     const transitions: TransitionRow[] = [];
@@ -143,7 +145,8 @@ export class AlertEvaluator {
     for (const key of new Set([...previous.keys(), ...current.keys()])) {
       const prev = previous.get(key);
       const now = current.get(key);
-      // An instance with no traffic in the window does not breach (Grafana's "no data = OK").
+      // An instance with no traffic in the window does not breach (Grafana's "no data = OK"), and
+      // counts as below the resolve threshold.
       const figures = now ? pick(now) : { ...zero, threshold: prev?.figures.threshold ?? 0 };
       const labels = now?.labels ?? prev!.labels;
       const result = step(prev, { key, labels, breaching: now?.breaching ?? false, figures, at: asOf }, timing);
@@ -182,7 +185,7 @@ export class AlertEvaluator {
     save.set(this.keys.evaluatedAt, String(asOf));
     await save.exec();
     if (transitions.length) {
-      this.o.logger.info({ rule: rule.uid, asOf: new Date(asOf).toISOString(), transitions: transitions.map((t) => `${t.institution}${t.customer_id ? `/${t.customer_id}` : ''}: ${t.previous_state || 'normal'} -> ${t.state}`) }, 'alert state changed');
+      this.o.logger.info({ rule: rule.uid, asOf: new Date(asOf).toISOString(), transitions: transitions.map((t) => `${[t.institution, t.customer_id].filter(Boolean).join('/')}: ${t.previous_state || 'normal'} -> ${t.state}`) }, 'alert state changed');
     }
     return { asOf, instances, transitions, notifications };
   }
@@ -235,7 +238,7 @@ export class AlertEvaluator {
       // Every firing instance each evaluation (its lease), plus the ones that just resolved.
       const lease = Math.max(asOf, Date.now()) + 4 * this.o.rule.evalIntervalSeconds * 1000;
       const firing = active.filter((s) => s.state === 'firing').map((s) => this.notification(s, 'firing', s.figures, asOf, windowStart, windowEnd));
-      const alerts = [...firing, ...notices.filter((n) => n.status === 'resolved')].map((n) => toAlertmanagerAlert(n, lease));
+      const alerts = [...firing, ...notices.filter((n) => n.status === 'resolved')].map((n) => toAlertmanagerAlert(n, lease, this.o.rule.alertname));
       if (alerts.length) jobs.push({ id: jobId('alertmanager', `${this.o.rule.uid}/${asOf}`), job: { v: 1, target: 'alertmanager', alerts } });
     }
     return jobs;

@@ -1,5 +1,5 @@
-import type { ErrorRateRule } from './rule.js';
-import { isErrorSql } from './rule-sql.js';
+import type { Rule } from './rule.js';
+import { countedSql } from './rule-sql.js';
 import type { Figures, InstanceLabels, InstanceState, Notice } from './state-machine.js';
 
 /**
@@ -15,13 +15,14 @@ export interface AlertNotification {
   rule: { uid: string; title: string; severity: string; condition: string };
   institution: string;
   customer_id?: string;
+  /** The rule's ratio: errors, 428 token_required answers, or failed webhook delivery attempts, over requests (attempts). */
   error_ratio: number;
   baseline_ratio: number;
   threshold: number;
   requests: number;
   errors: number;
   window: { start: string; end: string; minutes: number };
-  /** Failing requests of this instance in the window, matching the rule's error filter. */
+  /** Evidence from the window matching the rule's filter: request_ids (webhook_ids for the webhook rule). */
   sample_request_ids: string[];
   started_at: string;
   firing_since?: string;
@@ -35,13 +36,14 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
 
 export function instanceKey(labels: InstanceLabels): string {
-  return labels.customer_id === undefined ? labels.institution : `${labels.institution}/${labels.customer_id}`;
+  if (labels.customer_id === undefined) return labels.institution;
+  return labels.institution ? `${labels.institution}/${labels.customer_id}` : labels.customer_id;
 }
 
 /** Insights and Logs filtered to the instance, over the window (Logs) and the hours around it (Insights). */
 export function dashboardLinks(grafanaUrl: string, labels: InstanceLabels, windowStart: number, windowEnd: number) {
   const base = grafanaUrl.replace(/\/+$/, '');
-  const filters = [`var-institution=${encodeURIComponent(labels.institution)}`];
+  const filters = labels.institution ? [`var-institution=${encodeURIComponent(labels.institution)}`] : [];
   if (labels.customer_id !== undefined) filters.push(`var-customer=${encodeURIComponent(labels.customer_id)}`);
   const q = (from: number, to: number) => [...filters, `from=${from}`, `to=${to}`].join('&');
   return {
@@ -50,20 +52,34 @@ export function dashboardLinks(grafanaUrl: string, labels: InstanceLabels, windo
   };
 }
 
-export function conditionText(rule: ErrorRateRule): string {
+export function conditionText(rule: Rule): string {
+  if (rule.kind === 'webhook-failures') {
+    return (
+      `failed webhook delivery attempts (no 2xx: error status, timeout, refused) / attempts per customer over ${rule.windowMinutes} min, ` +
+      `with >= ${rule.minAttempts} attempts, above ${pct(rule.failureRatio)}; for ${rule.forSeconds}s; ${resolveText(rule)}`
+    );
+  }
   const baseline =
     rule.baseline.method === 'ewma'
       ? `EWMA of the previous ${rule.baseline.hours} h (half-life ${rule.baseline.halfLifeMinutes} min)`
       : `median of the same window on the previous ${rule.baseline.days} days`;
   return (
-    `errors ${isErrorSql(rule)} / requests over ${rule.windowMinutes} min, with >= ${rule.minRequests} requests, ` +
+    `${rule.kind === 'error-rate' ? 'errors' : 'token_required answers'} ${countedSql(rule)} / requests over ${rule.windowMinutes} min, with >= ${rule.minRequests} requests, ` +
     `above ${pct(rule.errorRatioFloor)} and above min(${rule.baselineFactor}x baseline, baseline + ${rule.highBaselineRise} x (1 - baseline)); ` +
-    `baseline: ${baseline}; for ${rule.forSeconds}s`
+    `baseline: ${baseline}; for ${rule.forSeconds}s; ${resolveText(rule)}`
   );
 }
 
+const resolveText = (rule: Rule) => `resolves after ${rule.resolve.afterSeconds}s below ${rule.resolve.below} x its threshold`;
+
+/** What the ratio is, in a sentence. */
+const ratioName = (rule: Rule) =>
+  rule.kind === 'error-rate' ? 'error ratio' : rule.kind === 'token-required' ? 'token_required share' : 'failed delivery share';
+const countText = (rule: Rule, f: Figures) =>
+  rule.kind === 'webhook-failures' ? `${f.errors}/${f.requests} attempts` : `${f.errors}/${f.requests} requests`;
+
 export function buildNotification(
-  rule: ErrorRateRule,
+  rule: Rule,
   instance: Pick<InstanceState, 'key' | 'labels' | 'activeAt' | 'firingAt'>,
   notice: Notice,
   ctx: { figures: Figures; evaluatedAt: number; windowStart: number; windowEnd: number; samples: string[]; grafanaUrl: string },
@@ -73,8 +89,8 @@ export function buildNotification(
   const who = instanceKey(labels);
   const summary =
     status === 'firing'
-      ? `${who}: error ratio ${pct(f.error_ratio)} (${f.errors}/${f.requests} requests in ${rule.windowMinutes} min), baseline ${pct(f.baseline_ratio)}, threshold ${pct(f.threshold)}`
-      : `${who}: error ratio back to ${pct(f.error_ratio)} (${f.errors}/${f.requests} requests in ${rule.windowMinutes} min), under its threshold ${pct(f.threshold)}`;
+      ? `${who}: ${ratioName(rule)} ${pct(f.error_ratio)} (${countText(rule, f)} in ${rule.windowMinutes} min), ${rule.kind === 'webhook-failures' ? '' : `baseline ${pct(f.baseline_ratio)}, `}threshold ${pct(f.threshold)}`
+      : `${who}: ${ratioName(rule)} back to ${pct(f.error_ratio)} (${countText(rule, f)} in ${rule.windowMinutes} min), under its threshold ${pct(f.threshold)}`;
   return {
     version: 1,
     id: `${rule.uid}/${who}/${instance.activeAt}/${notice === 'reminder' ? `reminder-${ctx.evaluatedAt}` : notice}`,

@@ -46,13 +46,9 @@ export interface AlertmanagerAlert {
  * evaluation, and if we stop (crash), Alertmanager resolves them itself when the lease runs out.
  * Alertmanager, not us, decides about repeats (its own group and repeat intervals).
  */
-export function toAlertmanagerAlert(n: AlertNotification, leaseUntilMs: number): AlertmanagerAlert {
-  const labels: Record<string, string> = {
-    alertname: 'ErrorRateSpike',
-    rule_uid: n.rule.uid,
-    severity: n.rule.severity,
-    institution: n.institution,
-  };
+export function toAlertmanagerAlert(n: AlertNotification, leaseUntilMs: number, alertname: string): AlertmanagerAlert {
+  const labels: Record<string, string> = { alertname, rule_uid: n.rule.uid, severity: n.rule.severity };
+  if (n.institution) labels.institution = n.institution;
   if (n.customer_id !== undefined) labels.customer_id = n.customer_id;
   return {
     labels,

@@ -1,7 +1,7 @@
 import * as alerting from '@grafana/grafana-foundation-sdk/alerting';
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as expr from '@grafana/grafana-foundation-sdk/expr';
-import { defaultRule, type ErrorRateRule } from '../alerting/rule.js';
+import { instanceColumns, rules as allRules, type Rule } from '../alerting/rule.js';
 import { grafanaRuleSql, lookbackSeconds } from '../alerting/rule-sql.js';
 import { conditionText } from '../alerting/notification.js';
 import { clickhouseDatasourceUid, clickhousePluginId, clickhousePluginVersion, normaliseSql, QueryFormat, sql } from './clickhouse-query.js';
@@ -13,13 +13,29 @@ import { anyOf, allOf } from './sql-filters.js';
 import { toYaml } from './yaml.js';
 
 /**
- * The error-rate rule (alerting/rule.ts) as Grafana-managed alerting, in file-provisioning shape,
- * and the Insights section that shows the built-in evaluator's alert history.
+ * The alert rules (alerting/rule.ts) as Grafana-managed alerting, in file-provisioning shape (one
+ * rule group per rule), and the Insights section that shows the built-in evaluator's alert history.
+ * Targets Grafana 12.2 (the version compose pins).
  */
 
 /** Grafana expands ${...} in contact point settings from its environment. */
 export const alertContactPoint = { name: 'API observability webhook', uid: 'api-observability-webhook', urlEnv: 'GRAFANA_ALERT_WEBHOOK_URL' } as const;
-export const alertRuleGroupName = 'error-rate';
+
+/** Where a rule's notification links: the panel that shows what it measures. */
+const rulePanel: Record<Rule['kind'], { dashboardUid: string; panelId?: string }> = {
+  // "Error rate per institution" on Insights
+  'error-rate': { dashboardUid: dashboardUids.insights, panelId: '9' },
+  'token-required': { dashboardUid: dashboardUids.insights },
+  // "Failed deliveries" on Events
+  'webhook-failures': { dashboardUid: dashboardUids.events, panelId: '2' },
+};
+
+const whoTemplate = (rule: Rule) => instanceColumns(rule).map((c) => `{{ $labels.${c} }}`).join('/');
+const measureName: Record<Rule['kind'], string> = {
+  'error-rate': 'error ratio',
+  'token-required': 'token_required share',
+  'webhook-failures': 'failed delivery share',
+};
 
 /**
  * An alert query for the ClickHouse plugin. Unlike a panel target it names the datasource by uid:
@@ -50,55 +66,79 @@ class AlertSqlQuery implements cog.Builder<cog.Dataquery> {
 const expressionQuery = (refId: string, model: cog.Builder<cog.Dataquery>) =>
   new alerting.QueryBuilder(refId).datasourceUid('__expr__').model(model);
 
-/** The rule group as the SDK builds it (the HTTP provisioning API's shape). */
-export function errorRateRuleGroup(rule: ErrorRateRule = defaultRule): alerting.RuleGroup {
-  const windowAndBaseline = lookbackSeconds(rule);
-  return new alerting.RuleGroupBuilder(alertRuleGroupName)
+/**
+ * A rule's group as the SDK builds it (the HTTP provisioning API's shape).
+ *
+ * Condition C is a threshold straight on query A: A returns one row per instance (labels + `value`),
+ * which Grafana's SSE turns into a number set, and a reduce over a number set is a no-op that
+ * only adds a "Reduce operation is not needed" notice (pkg/expr/commands.go, ReduceCommand.Execute,
+ * case mathexp.Number), so there is none.
+ *
+ * Hysteresis, the closest Grafana 12.2 allows to the evaluator's: the threshold's recovery
+ * threshold (`unloadEvaluator`: a firing instance stays firing until value < resolve.below;
+ * pkg/expr/threshold.go UnmarshalThresholdCommand -> HysteresisCommand, behind the
+ * recoveryThreshold feature toggle, GA and on by default per pkg/services/featuremgmt/toggles_gen.csv) plus `keep_firing_for` = resolve.afterSeconds (it must stay
+ * below that long). An instance whose row disappears (no traffic) resolves after
+ * `missing_series_evals_to_resolve` evaluations, set to the same time. Both fields are read by
+ * file provisioning (pkg/services/provisioning/alerting/rules_types.go, AlertRuleV1).
+ */
+export function ruleGroup(rule: Rule): alerting.RuleGroup {
+  const panel = rulePanel[rule.kind];
+  return new alerting.RuleGroupBuilder(rule.group)
     .folderUid(dashboardFolder.uid)
     .interval(rule.evalIntervalSeconds)
     .withRule(
       new alerting.RuleBuilder(rule.title)
         .uid(rule.uid)
-        .ruleGroup(alertRuleGroupName)
+        .ruleGroup(rule.group)
         .folderUID(dashboardFolder.uid)
         .orgID(1)
         .condition('C')
         .withQuery(
           new alerting.QueryBuilder('A')
             .datasourceUid(clickhouseDatasourceUid)
-            .relativeTimeRange({ from: windowAndBaseline, to: 0 })
+            .relativeTimeRange({ from: lookbackSeconds(rule), to: 0 })
             .model(new AlertSqlQuery('A', grafanaRuleSql(rule), 60_000)),
         )
-        // One row per institution: `value` is the error ratio over the threshold it must exceed.
-        .withQuery(expressionQuery('B', new expr.TypeReduceBuilder().refId('B').expression('A').reducer('last')))
+        // One row per instance: `value` is the ratio over the threshold it must exceed.
         .withQuery(
-          expressionQuery('C', new expr.TypeThresholdBuilder().refId('C').expression('B').conditions([{ evaluator: { type: 'gt', params: [1] } }])),
+          expressionQuery(
+            'C',
+            new expr.TypeThresholdBuilder()
+              .refId('C')
+              .expression('A')
+              .conditions([{ evaluator: { type: 'gt', params: [1] }, unloadEvaluator: { type: 'lt', params: [rule.resolve.below] } }]),
+          ),
         )
         .forDuration(`${rule.forSeconds}s`)
+        .keepFiringFor(`${rule.resolve.afterSeconds}s`)
+        .missingSeriesEvalsToResolve(missingEvalsToResolve(rule))
         .noDataState('OK')
         .execErrState('Error')
         .labels({ severity: rule.severity })
         .annotations({
-          summary: `{{ $labels.institution }}: error ratio at {{ printf "%.2f" $values.B.Value }}x its alert threshold over the last ${rule.windowMinutes} minutes`,
+          summary: `${whoTemplate(rule)}: ${measureName[rule.kind]} at {{ printf "%.2f" $values.A.Value }}x its alert threshold over the last ${rule.windowMinutes} minutes`,
           description: conditionText(rule),
-          __dashboardUid__: dashboardUids.insights,
-          // "Error rate per institution" on Insights
-          __panelId__: '9',
+          __dashboardUid__: panel.dashboardUid,
+          ...(panel.panelId ? { __panelId__: panel.panelId } : {}),
         }),
     )
     .build();
 }
+
+/** Evaluations an absent instance needs to resolve: the first absent one plus the resolve time. */
+const missingEvalsToResolve = (rule: Rule) => Math.max(1, Math.ceil(rule.resolve.afterSeconds / rule.evalIntervalSeconds) + 1);
 
 /** Seconds as the Prometheus-style duration Grafana's file provisioning reads. */
 const duration = (seconds: number) => `${seconds}s`;
 
 /**
  * The SDK's objects mapped to Grafana's alerting file-provisioning format (title -> name,
- * numeric interval -> "60s", no folderUID/orgID/ruleGroup per rule), with the contact point and
- * a notification policy tree that routes this rule to it, per institution.
+ * numeric interval -> "60s", keep_firing_for -> keepFiringFor, no folderUID/orgID/ruleGroup per
+ * rule), with the contact point and a notification policy tree that routes each rule to it, per
+ * instance.
  */
-export function alertingProvisioning(rule: ErrorRateRule = defaultRule) {
-  const group = errorRateRuleGroup(rule);
+export function alertingProvisioning(rules: readonly Rule[] = allRules) {
   const contactPoint = new alerting.ContactPointBuilder()
     .uid(alertContactPoint.uid)
     .name(alertContactPoint.name)
@@ -106,23 +146,25 @@ export function alertingProvisioning(rule: ErrorRateRule = defaultRule) {
     .settings({ url: `\${${alertContactPoint.urlEnv}}`, httpMethod: 'POST' })
     .disableResolveMessage(false)
     .build();
-  const perInstitution = new alerting.NotificationPolicyBuilder()
-    .receiver(alertContactPoint.name)
-    .objectMatchers([['__alert_rule_uid__', '=', rule.uid]])
-    .groupBy(['alertname', 'institution', ...(rule.perCustomer ? ['customer_id'] : [])])
-    .groupWait('30s')
-    .groupInterval('5m')
-    .repeatInterval(rule.reminderMinutes > 0 ? `${rule.reminderMinutes}m` : '24h');
+  const perInstance = (rule: Rule) =>
+    new alerting.NotificationPolicyBuilder()
+      .receiver(alertContactPoint.name)
+      .objectMatchers([['__alert_rule_uid__', '=', rule.uid]])
+      .groupBy(['alertname', ...instanceColumns(rule)])
+      .groupWait('30s')
+      .groupInterval('5m')
+      .repeatInterval(rule.reminderMinutes > 0 ? `${rule.reminderMinutes}m` : '24h');
   const policy = new alerting.NotificationPolicyBuilder()
     .receiver(alertContactPoint.name)
     .groupBy(['grafana_folder', 'alertname'])
-    .routes([perInstitution])
+    .routes(rules.map(perInstance))
     .build();
 
   const file = {
     apiVersion: 1,
-    groups: [
-      {
+    groups: rules.map((rule) => {
+      const group = ruleGroup(rule);
+      return {
         orgId: 1,
         name: group.title!,
         folder: dashboardFolder.title,
@@ -132,6 +174,8 @@ export function alertingProvisioning(rule: ErrorRateRule = defaultRule) {
           title: r.title,
           condition: r.condition,
           for: r.for,
+          keepFiringFor: r.keep_firing_for,
+          missing_series_evals_to_resolve: r.missingSeriesEvalsToResolve,
           noDataState: r.noDataState,
           execErrState: r.execErrState,
           labels: r.labels ?? {},
@@ -143,8 +187,8 @@ export function alertingProvisioning(rule: ErrorRateRule = defaultRule) {
             model: q.model!,
           })),
         })),
-      },
-    ],
+      };
+    }),
     contactPoints: [
       {
         orgId: 1,
@@ -165,14 +209,16 @@ export function alertingProvisioningYaml(header?: string): string {
 
 /** Alert history, from the `alerts` table the built-in evaluator writes. */
 const alertFilters = allOf(
-  anyOf('institution', 'institution'),
-  // A per-institution rule has no customer: its alerts show whatever customer is selected.
+  // A per-customer rule (webhook deliveries) has no institution, a per-institution rule no
+  // customer: their alerts show whatever institution / customer is selected.
+  `(institution = '' OR ${anyOf('institution', 'institution')})`,
   `(customer_id = '' OR ${anyOf('customer_id', 'customer')})`,
 );
 
 export const alertHistorySql = `
   SELECT
     at AS time,
+    rule_uid,
     institution,
     customer_id,
     state,
@@ -191,7 +237,7 @@ export const alertHistorySql = `
 
 /** Current state, whatever the time range: an alert that fired last week and still fires shows. */
 export const firingNowSql = `
-  SELECT institution, customer_id, firing_since, error_ratio, baseline_ratio, requests, errors
+  SELECT rule_uid, institution, customer_id, firing_since, error_ratio, baseline_ratio, requests, errors
   FROM
   (
     SELECT
@@ -221,7 +267,7 @@ export function alertHistorySection(): InsightsSection {
         tablePanel({
           id: 110,
           title: 'Alerts firing now',
-          description: 'Error-rate alerts of the built-in evaluator that are firing, with the figures they fired on. Click an institution for its requests in Logs.',
+          description: 'Alerts of the built-in evaluator that are firing, per rule, with the figures they fired on (error_ratio is the rule\'s ratio: errors, token_required answers or failed webhook attempts). Click an institution for its requests in Logs.',
           query: sql(firingNowSql),
           height: 6,
         }),
@@ -230,7 +276,7 @@ export function alertHistorySection(): InsightsSection {
         tablePanel({
           id: 111,
           title: 'Alert history',
-          description: 'Every state change of the error-rate alerts (pending, firing, resolved; normal = a pending alert that cleared), with its figures and sample failing request_ids.',
+          description: 'Every state change of the alert rules (pending, firing, resolved; normal = a pending alert that cleared), with its figures and evidence ids (request_ids; webhook_ids for the webhook rule).',
           query: sql(alertHistorySql),
           height: 10,
         }),

@@ -1,7 +1,9 @@
 /**
  * npm start: the whole pipeline on one machine. A private redis-server (unless REDIS_URL is set),
  * the worker (which owns the embedded ClickHouse and applies migrations), the ingest API, and
- * demo traffic (DEMO=off to skip). Ctrl-C stops everything in order, losing nothing in flight.
+ * demo traffic with alerting on: every alert rule evaluated, notices printed here (DEMO=off skips
+ * the traffic and keeps alerting as configured). Ctrl-C stops everything in order, losing nothing
+ * in flight.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +16,7 @@ import { queryEndpointFile } from '../workers/query-endpoint.js';
 import { startLocalRedis, type LocalRedis } from './local-redis.js';
 import { removePipelineInfo, writePipelineInfo } from './pipeline-info.js';
 import { runDemo } from '../demo/run.js';
+import { startAlertConsole } from '../demo/alert-console.js';
 import { ingestNodeFlags } from '../ingest/node-flags.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,6 +36,18 @@ if (!env.REDIS_URL) {
 }
 if (!env.INGEST_API_KEYS) env.INGEST_API_KEYS = `dev-${randomBytes(12).toString('hex')}`;
 const apiKey = env.INGEST_API_KEYS.split(',')[0]!.trim();
+
+// The demo shows alerting at work: the worker evaluates every rule, and its notices come back to
+// this console. Settings the user gave (ALERTS_ENABLED, ALERT_WEBHOOK_URL) win.
+const demoOn = env.DEMO !== 'off';
+let alertConsole: Awaited<ReturnType<typeof startAlertConsole>> | undefined;
+if (demoOn) {
+  env.ALERTS_ENABLED ??= 'true';
+  if (!env.ALERT_WEBHOOK_URL) {
+    alertConsole = await startAlertConsole(say);
+    env.ALERT_WEBHOOK_URL = alertConsole.url;
+  }
+}
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -85,8 +100,9 @@ say(`       -d '[{"request_id":"r1","timestamp":"${new Date().toISOString()}","m
 say(`query it: npm run sql -- "SELECT institution, count() FROM ${config.CLICKHOUSE_DATABASE}.request_logs GROUP BY institution"`);
 say(`          npm run sql   (interactive)`);
 
-const demo = env.DEMO === 'off' ? undefined : runDemo({ url: ingestUrl, apiKey, log: say });
+const demo = demoOn ? runDemo({ url: ingestUrl, apiKey, log: say }) : undefined;
 if (!demo) say('DEMO=off: no demo traffic');
+else if (alertConsole) say('alerting: every rule evaluated each minute; notices are printed here as ALERT lines and kept in the alerts table (Insights > Alerts)');
 
 async function shutdown(signal: string) {
   if (stopping) return;
@@ -108,6 +124,7 @@ async function shutdown(signal: string) {
   };
   await stop('ingest', 15_000);
   await stop('worker', 60_000);
+  await alertConsole?.close();
   await redis?.stop();
   removePipelineInfo(config.CLICKHOUSE_DATA_DIR);
   say('stopped');

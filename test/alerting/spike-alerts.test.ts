@@ -27,6 +27,10 @@ const secret = 'webhook-test-secret';
 const T_A = Math.floor(Date.now() / MIN) * MIN - 60 * MIN; // scenario A: the spike
 const T_B = T_A + 20 * MIN; // scenario B: steady-noisy vs newly noisy
 const SPIKE = { from: T_A - MIN, to: T_A + 2 * MIN };
+/** The first evaluation whose window is clean (value far under the resolve line)... */
+const CLEAN = T_A + 7 * MIN;
+/** ...and the one that resolves: below the resolve threshold for the rule's resolve time (hysteresis). */
+const RESOLVED = CLEAN + defaultRule.resolve.afterSeconds * 1000;
 
 const inst = {
   calm: ['erebor_mx_retail', 'gringotts_br_retail', 'banco_azul_co'],
@@ -233,13 +237,21 @@ describe('a 500 spike at one institution among several with normal traffic', () 
     it.skip(`Alertmanager round trip: ${alertmanagerBinary} is not installed (apt-get install prometheus-alertmanager)`, () => {});
   }
 
-  it('the spike ends: one resolved notice, the state is cleared and the history is stored', async () => {
-    const r = await evaluate(T_A + 7 * MIN);
+  it('the spike ends: one resolved notice once the ratio stayed low for the resolve time, the state is cleared', async () => {
+    // Below the resolve line, but not for long enough yet: still firing, nothing sent.
+    for (let at = CLEAN; at < RESOLVED; at += MIN) {
+      const r = await evaluate(at);
+      expect(byInstitution(r).get(inst.spiky)!.value, new Date(at).toISOString()).toBeLessThan(rule.resolve.below);
+      expect(r.transitions).toEqual([]);
+      expect(r.notifications).toEqual([]);
+    }
+    expect(RESOLVED - CLEAN).toBe(2 * MIN);
+    const r = await evaluate(RESOLVED);
     expect(r.transitions.map((t) => [t.institution, t.state])).toEqual([[inst.spiky, 'resolved']]);
     await receiver.waitFor(2);
     const resolved = notices()[1]!;
-    const want = expectedFigures(logs, inst.spiky, T_A + 7 * MIN);
-    expect(resolved).toMatchObject({ status: 'resolved', institution: inst.spiky, requests: want.requests, errors: want.errors, resolved_at: new Date(T_A + 7 * MIN).toISOString() });
+    const want = expectedFigures(logs, inst.spiky, RESOLVED);
+    expect(resolved).toMatchObject({ status: 'resolved', institution: inst.spiky, requests: want.requests, errors: want.errors, resolved_at: new Date(RESOLVED).toISOString() });
     expect(resolved.firing_since).toBe(new Date(T_A + MIN).toISOString());
     expect(resolved.id).not.toBe(notices()[0]!.id);
 
@@ -251,7 +263,7 @@ describe('a 500 spike at one institution among several with normal traffic', () 
     expect(history.map((h) => [h.previous_state, h.state, Number(h.at), Number(h.active_since)])).toEqual([
       ['', 'pending', T_A, T_A],
       ['pending', 'firing', T_A + MIN, T_A],
-      ['firing', 'resolved', T_A + 7 * MIN, T_A],
+      ['firing', 'resolved', RESOLVED, T_A],
     ]);
     expect(history[1]!.sample_request_ids).toEqual(notices()[0]!.sample_request_ids);
     expect(Number(history[2]!.errors)).toBe(want.errors);
@@ -328,7 +340,7 @@ describe("Grafana's rule", () => {
   it('with its macros expanded as Grafana would, returns the evaluator’s value for every institution', async () => {
     // Grafana's datasource has defaultDatabase set; this session does the same. The worker's SQL is fully qualified.
     await p.clickhouse.command({ query: `USE ${p.database}` });
-    const times = [...Array.from({ length: 8 }, (_, k) => T_A + k * MIN), T_B, T_B + MIN];
+    const times = [...Array.from({ length: 10 }, (_, k) => T_A + k * MIN), T_B, T_B + MIN];
     let compared = 0;
     for (const at of times) {
       const sql = expandQuery(rawSql, { fromMs: at - lookbackS * 1000, toMs: at, intervalMs, variables: {} });
@@ -346,8 +358,11 @@ describe("Grafana's rule", () => {
     }
     expect(compared).toBeGreaterThan(30);
     expect(file).toContain('for: "60s"');
-    // Condition C: the reduced value above 1.
-    expect(file).toMatch(/conditions:\n\s+- evaluator:\n\s+type: "gt"\n\s+params:\n\s+- 1\n\s+expression: "B"\n\s+type: "threshold"/);
+    // Condition C: query A's value above 1, and (recovery threshold) a firing instance stays until it is under 0.8.
+    expect(file).toMatch(
+      /conditions:\n\s+- evaluator:\n\s+type: "gt"\n\s+params:\n\s+- 1\n\s+unloadEvaluator:\n\s+type: "lt"\n\s+params:\n\s+- 0\.8\n\s+expression: "A"\n\s+type: "threshold"/,
+    );
+    expect(file).toContain('keepFiringFor: "120s"');
   });
 });
 
