@@ -4,7 +4,7 @@ import * as expr from '@grafana/grafana-foundation-sdk/expr';
 import { instanceColumns, rules as allRules, type Rule } from '../alerting/rule.js';
 import { grafanaRuleSql, lookbackSeconds } from '../alerting/rule-sql.js';
 import { conditionText } from '../alerting/notification.js';
-import { clickhouseDatasourceUid, clickhousePluginId, clickhousePluginVersion, normaliseSql, QueryFormat, sql } from './clickhouse-query.js';
+import { clickhouseDatasourceUid, clickhousePluginId, clickhousePluginVersion, normaliseSql, QueryFormat, queryTypeOf, sql } from './clickhouse-query.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import type { InsightsSection } from './insights.js';
 import { row, tablePanel } from './panels.js';
@@ -55,6 +55,8 @@ class AlertSqlQuery implements cog.Builder<cog.Dataquery> {
       editorType: 'sql',
       rawSql: normaliseSql(this.rawSql),
       format: QueryFormat.Table,
+      // as on panels: the plugin's editor rewrites format from queryType when the rule's query is edited
+      queryType: queryTypeOf[QueryFormat.Table],
       pluginVersion: clickhousePluginVersion,
       intervalMs: this.intervalMs,
     };

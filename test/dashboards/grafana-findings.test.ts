@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generatedDir } from '../../dashboards/generate.js';
+import { alertingProvisioning } from '../../dashboards/alerting.js';
 import { dashboardProvisioning } from '../../dashboards/provisioning.js';
 import { committedDashboards, queryPanels, type DashboardJson } from './dashboard-json.js';
 import { expandQuery, loadedVariables, panelIntervalMs } from './grafana-expander.js';
@@ -84,6 +85,14 @@ describe('4. queryType agrees with format', () => {
     }
     const charts = queryPanels(board).filter((p) => p.type === 'timeseries');
     for (const chart of charts) expect(chart.targets![0]!.queryType, chart.title).toBe('timeseries');
+  });
+
+  it('every alert rule query carries the queryType of its format too', () => {
+    const groups = alertingProvisioning().groups;
+    const models = groups.flatMap((g) => g.rules.flatMap((r) => r.data.map((d) => d.model as { queryType?: string; format?: number; type?: string })));
+    const queries = models.filter((m) => m.type === undefined);
+    expect(queries.length).toBe(groups.length);
+    for (const m of queries) expect(formatOfQueryType[m.queryType ?? ''], JSON.stringify(m.queryType)).toBe(m.format);
   });
 });
 
