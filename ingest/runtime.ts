@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createIngestQueue, producerRedis } from '../queue/jobs.js';
-import { clickhouseHealthKey } from '../workers/runtime.js';
+import { redisKeys } from '../queue/redis-keys.js';
 import { createIngestApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
 import { createIngestMetrics } from './metrics.js';
@@ -40,7 +40,7 @@ export async function startIngest(
       const r = await serverClient.ping();
       return r.success ? null : r.error.message;
     }
-    const state = await redis.get(clickhouseHealthKey(config.QUEUE_PREFIX));
+    const state = await redis.get(redisKeys(config.QUEUE_PREFIX).clickhouseHealth());
     if (state === null) return 'no worker has reported ClickHouse health in the last 15 s';
     return state === 'ok' ? null : state;
   };
