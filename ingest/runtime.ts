@@ -10,6 +10,7 @@ import { answerClientErrors } from './client-errors.js';
 import { createIngestMetrics } from './metrics.js';
 import { startAdminServer } from '../lib/admin-server.js';
 import { configuredStages, type Stage } from './stages.js';
+import { slowParseKinds } from './prepare.js';
 
 export interface IngestRuntime {
   server: Server;
@@ -27,6 +28,9 @@ export async function startIngest(
 ): Promise<IngestRuntime> {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
   if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
+  for (const { kind, reason } of slowParseKinds()) {
+    logger.warn({ kind, reason }, 'fast parse declined this kind: zod validates each record (~2 µs slower); see schema/fast-parse.ts');
+  }
   const redis = producerRedis(config.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const queue = createIngestQueue(redis, config.QUEUE_PREFIX);

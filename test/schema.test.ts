@@ -47,36 +47,22 @@ afterAll(async () => {
 
 describe('schema', () => {
   it('raw table columns are exactly the row mapping of the zod schemas plus pipeline columns', async () => {
-    const sample = {
-      logs: { request_id: 'r', timestamp: 1_763_600_000_000, method: 'GET', endpoint: '/e', status_code: 500, error: { code: 'c', message: 'm' } },
-      'webhook-attempts': {
-        webhook_id: 'w', event: 'e', type: 'T', link_id: 'l', attempt: 1, url: 'u', status_code: null, timestamp: 1_763_600_000_000,
-      },
-      links: { link_id: 'l', status: 'valid', access_mode: 'single', institution: 'i', created_at: 1_763_600_000_000, updated_at: 1_763_600_000_000 },
-    } as const;
     for (const kind of kindNames) {
-      const { schema, mapping, table } = recordKinds[kind];
-      const row = mapping.toRow(schema.parse(sample[kind]) as never);
+      const { schema, mapping, table, example } = recordKinds[kind];
+      const row = mapping.toRow(schema.parse(example) as never);
       expect(await columnsOf(table)).toEqual([...Object.keys(row), ...pipelineColumns]);
     }
   });
 
   it('a row mapping gives the same row as an object and as values in column order, batch id last', () => {
-    const records = {
-      logs: { request_id: 'r', timestamp: '2026-02-28T23:59:59.5+01:00', method: 'POST', endpoint: '/e', status_code: 502, duration_ms: 12.5, link_id: 'l', error: { code: 'c', message: 'm' }, response_body: { detail: 'x' } },
-      'webhook-attempts': {
-        webhook_id: 'w', event: 'e', type: 'T', link_id: 'l', attempt: 2, url: 'u', status_code: 200, timestamp: 1_763_600_000_001, payload: { a: [1, 'ñ'] },
-      },
-      links: { link_id: 'l', status: 'invalid', access_mode: 'recurrent', institution: 'i', created_at: 1_763_600_000_000, updated_at: '2026-01-01T00:00:00Z', customer_id: 'c' },
-    } as const;
     for (const kind of kindNames) {
-      const { schema, mapping } = recordKinds[kind];
-      const record = schema.parse(records[kind]);
+      const { schema, mapping, example } = recordKinds[kind];
+      const record = schema.parse(example);
       const row = mapping.toRow(record as never);
       expect(mapping.columns, kind).toEqual(Object.keys(row));
       expect(mapping.toValues(record as never, 'batch-1'), kind).toEqual([...Object.values(row), 'batch-1']);
     }
-    expect(requestLogRow(requestLogSchema.parse(records.logs))).toMatchObject({ timestamp: '2026-02-28 22:59:59.500', duration_ms: 12.5, response_body: '{"detail":"x"}' });
+    expect(requestLogRow(requestLogSchema.parse(recordKinds.logs.example))).toMatchObject({ timestamp: '2026-02-28 22:59:59.500', duration_ms: 12.5, response_body: '{"detail":"x"}' });
   });
 
   it('formats instants as DateTime64(3) text in UTC, across days, months and leap days, in any order', () => {
