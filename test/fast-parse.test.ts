@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DemoTraffic } from '../demo/traffic.js';
 import { compileFastParse, fastParseDeclines } from '../schema/fast-parse.js';
@@ -161,5 +162,13 @@ describe('fast parse coverage, as ingest checks it at start-up', () => {
   it('names no record kind today, and names a schema it cannot compile with the reason', () => {
     expect(slowParseKinds()).toEqual([]);
     expect(slowParseKinds({ ok: z.object({ a: z.string() }), list: z.array(z.string()) as z.ZodType })).toEqual([{ kind: 'list', reason: 'unsupported zod construct: array' }]);
+  });
+});
+
+describe('the zod it was written against', () => {
+  it('is pinned to one exact version in package.json, the one installed', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+    const installed = (JSON.parse(readFileSync('node_modules/zod/package.json', 'utf8')) as { version: string }).version;
+    expect(pkg.dependencies.zod).toBe(installed);
   });
 });
