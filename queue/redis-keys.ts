@@ -33,6 +33,12 @@ export function redisKeys(prefix: string) {
     flushDone: (flushId: string) => `${prefix}:flush-done:${flushId}`,
     /** Flushes recorded and not done yet: what crash repair looks at. */
     openFlushes: () => `${prefix}:open-flushes`,
+    /** An alert rule's state (alerting/evaluator.ts): its instances, last evaluation and lock. */
+    alertRule: (ruleUid: string) => ({
+      instances: `${prefix}:alerts:${ruleUid}:instances`,
+      evaluatedAt: `${prefix}:alerts:${ruleUid}:evaluated_at`,
+      lock: `${prefix}:alerts:${ruleUid}:lock`,
+    }),
   };
 }
 

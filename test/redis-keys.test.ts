@@ -21,10 +21,14 @@ describe('Redis key registry', () => {
       'obs:rows:j', 'obs:idem:k:h', 'obs:batch-done:b', 'obs:clickhouse-health',
       'obs:job-flush:j', 'obs:flush:f', 'obs:flush-done:f', 'obs:open-flushes',
     ]);
+    expect(keys.alertRule('r')).toEqual({ instances: 'obs:alerts:r:instances', evaluatedAt: 'obs:alerts:r:evaluated_at', lock: 'obs:alerts:r:lock' });
   });
 
   it('gives every family its own namespace, none inside BullMQ\'s queue keys', () => {
-    const families = Object.values(keys).map((k) => (k as (...a: string[]) => string)('x', 'y').split(':')[1]);
+    const families = Object.values(keys).map((k) => {
+      const key = (k as (...a: string[]) => string | Record<string, string>)('x', 'y');
+      return (typeof key === 'string' ? key : Object.values(key)[0]!).split(':')[1];
+    });
     const ours = families.filter((f) => f !== QUEUE_NAME);
     expect(new Set(ours).size).toBe(ours.length);
   });
