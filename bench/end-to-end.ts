@@ -6,6 +6,7 @@ import type { RunningPipeline } from './pipeline-processes.js';
 import type { Progress } from './progress.js';
 import { waitForMerges } from './query-data.js';
 import { percentile, round } from './stats.js';
+import { kindNames, recordKinds } from '../schema/records.js';
 import type { RequestBody, TrafficPool } from './traffic-pool.js';
 
 /**
@@ -60,7 +61,7 @@ export interface StepResult {
   cpuMsPer1kRecords: { ingest: number; worker: number; redis: number };
 }
 
-const TABLES = ['request_logs', 'webhook_attempts', 'links'];
+const TABLES = kindNames.map((k) => recordKinds[k].table);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Sent {

@@ -2,6 +2,7 @@ import { httpAgent, post } from './http-load.js';
 import type { RunningPipeline } from './pipeline-processes.js';
 import type { Progress } from './progress.js';
 import { round } from './stats.js';
+import { kindNames, recordKinds } from '../schema/records.js';
 import type { TrafficPool } from './traffic-pool.js';
 
 /**
@@ -37,7 +38,7 @@ export async function measureQueueCap(o: { pipeline: RunningPipeline; pool: Traf
   const mib = (b: number) => round(b / 2 ** 20);
   const db = p.config.CLICKHOUSE_DATABASE;
   const countAll = async () => {
-    const tables = ['request_logs', 'webhook_attempts', 'links'];
+    const tables = kindNames.map((k) => recordKinds[k].table);
     const r = await p.clickhouse.query({ query: `SELECT (${tables.map((t) => `(SELECT count() FROM ${db}.${t})`).join(' + ')}) AS n`, format: 'JSONEachRow' });
     return Number((await r.json<{ n: string | number }>())[0]!.n);
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DemoTraffic } from '../demo/traffic.js';
-import { recordKinds, type RecordKind, type Row } from '../schema/records.js';
+import { kindNames, recordKinds, type RecordKind, type Row } from '../schema/records.js';
 
 /**
  * Realistic traffic (demo/traffic.ts: logs, the webhook attempts and link changes they cause),
@@ -29,7 +29,8 @@ export function buildTrafficPool(o: { logs: number; batchSize: number; seed?: nu
   const now = Date.now();
   const traffic = new DemoTraffic(o.seed ?? 7, 2000, now);
   const hour = 3_600_000;
-  const records: Record<RecordKind, Record<string, unknown>[]> = { logs: [], 'webhook-attempts': [], links: traffic.linkStates(now - hour) };
+  const records = Object.fromEntries(kindNames.map((k) => [k, []])) as unknown as Record<RecordKind, Record<string, unknown>[]>;
+  records.links.push(...traffic.linkStates(now - hour));
   // Spread over the last hour in slices, like a producer shipping as traffic happens.
   const slices = 20;
   for (let s = 0; s < slices; s++) {
@@ -41,7 +42,7 @@ export function buildTrafficPool(o: { logs: number; batchSize: number; seed?: nu
     records.links.push(...b.links);
   }
   const bodies: RequestBody[] = [];
-  for (const kind of Object.keys(records) as RecordKind[]) {
+  for (const kind of kindNames) {
     const list = records[kind];
     for (let i = 0; i < list.length; i += o.batchSize) {
       const chunk = list.slice(i, i + o.batchSize);
@@ -54,11 +55,11 @@ export function buildTrafficPool(o: { logs: number; batchSize: number; seed?: nu
   return {
     bodies,
     records: total,
-    recordsByKind: { logs: records.logs.length, 'webhook-attempts': records['webhook-attempts'].length, links: records.links.length },
+    recordsByKind: Object.fromEntries(kindNames.map((k) => [k, records[k].length])) as Record<RecordKind, number>,
     meanBodyBytes: Math.round(bodies.reduce((n, b) => n + b.body.length, 0) / bodies.length),
     rowsByTable() {
       const out = new Map<string, (Row & { batch_id: string })[]>();
-      for (const kind of Object.keys(records) as RecordKind[]) {
+      for (const kind of kindNames) {
         const { schema, mapping, table } = recordKinds[kind];
         const rows: (Row & { batch_id: string })[] = [];
         let batchId = randomUUID();

@@ -1,4 +1,5 @@
 import type { Migration } from './migrate.js';
+import { kindNames, recordKinds } from '../schema/records.js';
 
 /**
  * Cluster mode: the same migrations (sql/) rendered for a ClickHouse cluster, so a team that
@@ -20,16 +21,12 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const localTableName = (table: string) => `${table}_local`;
 
 /**
- * Where each raw table's rows go. Deterministic, so a retried insert (same rows, same
- * insert_deduplication_token) splits into the same per-shard blocks and each shard drops its
- * repeat. By link, so a link's calls, attempts and states share a shard (its rollup rows are then
- * complete on that shard); rows without a link spread by their own id.
+ * Where each raw table's rows go (its record kind's shardingKey). Deterministic, so a retried
+ * insert (same rows, same insert_deduplication_token) splits into the same per-shard blocks and
+ * each shard drops its repeat. By link, so a link's calls, attempts and states share a shard (its
+ * rollup rows are then complete on that shard); rows without a link spread by their own id.
  */
-export const shardingKeys: Record<string, string> = {
-  request_logs: "cityHash64(if(link_id = '', request_id, link_id))",
-  webhook_attempts: "cityHash64(if(link_id = '', webhook_id, link_id))",
-  links: 'cityHash64(link_id)',
-};
+export const shardingKeys: Record<string, string> = Object.fromEntries(kindNames.map((k) => [recordKinds[k].table, recordKinds[k].shardingKey]));
 
 /** Rendering a statement kind this module does not know is an error, never a silent single-node DDL. */
 export class ClusterRenderError extends Error {}

@@ -1,15 +1,14 @@
+import { kindNames, recordKinds, type RawTable } from '../schema/records.js';
+
+export type { RawTable };
+
 /**
  * What the code needs to know about the tables in sql/ beyond their DDL: the time column of each
- * raw table, and how each materialized-view rollup is rebuilt for a slice of its source after an
- * embedded engine died mid-insert. A test checks this list against the views the migrations create.
+ * raw table (from its record kind), and how each materialized-view rollup is rebuilt for a slice
+ * of its source after an embedded engine died mid-insert. A test checks this list against the
+ * views the migrations create.
  */
-export const rawTableTime = {
-  request_logs: 'timestamp',
-  webhook_attempts: 'timestamp',
-  links: 'updated_at',
-} as const;
-
-export type RawTable = keyof typeof rawTableTime;
+export const rawTableTime = Object.fromEntries(kindNames.map((k) => [recordKinds[k].table, recordKinds[k].timeColumn])) as Record<RawTable, string>;
 
 /**
  * The hour bound that a range [from, to] on a raw table's time column implies. request_logs and

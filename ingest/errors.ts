@@ -24,6 +24,8 @@ const statusOf: Record<ErrorCode, number> = {
   unavailable: 503,
   internal_error: 500,
 };
+/** Every code the API may answer, in statusOf's order (the OpenAPI document lists them). */
+export const errorCodes = Object.keys(statusOf) as ErrorCode[];
 
 /** Every error the API answers has this shape: {code, message, request_id, ...details}. */
 export class ApiError extends Error {

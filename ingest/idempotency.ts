@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ApiError } from './errors.js';
+import { redisKeys, type RedisKeys } from '../queue/redis-keys.js';
 
 /** The stored answer to a request made with an Idempotency-Key. */
 export interface StoredResponse {
@@ -24,25 +25,24 @@ const PENDING_TTL_MS = 5_000;
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
-/** Where the worker marks an idempotent batch as written, so a retry never re-enqueues it. */
-export function batchDoneKey(prefix: string, batchId: string): string {
-  return `${prefix}:batch-done:${batchId}`;
-}
-
 /**
  * Producers retry on timeouts; a request repeated with the same key (per API key) within the TTL
  * gets the first response back and enqueues nothing. The batch id derives from the key, so even a
  * retry after ingest died between enqueue and answer finds the batch already queued or written.
  */
 export class Idempotency {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   private redisKey(apiKeyId: string, key: string) {
-    return `${this.prefix}:idem:${apiKeyId}:${sha(key)}`;
+    return this.keys.idempotency(apiKeyId, sha(key));
   }
 
   batchIdFor(apiKeyId: string, key: string): string {
@@ -86,6 +86,6 @@ export class Idempotency {
   }
 
   async batchAlreadyWritten(batchId: string): Promise<boolean> {
-    return (await this.redis.exists(batchDoneKey(this.prefix, batchId))) === 1;
+    return (await this.redis.exists(this.keys.batchDone(batchId))) === 1;
   }
 }

@@ -1,18 +1,13 @@
 import { z } from 'zod';
 import { recordKinds, kindNames } from '../schema/records.js';
-import type { ErrorCode } from './errors.js';
+import { errorCodes } from './errors.js';
 
 /** The ingest API as OpenAPI 3.1, derived from the zod record schemas (docs/openapi.json). */
 export function openApiDocument() {
   const schemas: Record<string, unknown> = {};
-  const titles = { logs: 'RequestLog', 'webhook-attempts': 'WebhookAttempt', links: 'LinkState' } as const;
   for (const kind of kindNames) {
-    schemas[titles[kind]] = z.toJSONSchema(recordKinds[kind].schema, { io: 'input', unrepresentable: 'any' });
+    schemas[recordKinds[kind].title] = z.toJSONSchema(recordKinds[kind].schema, { io: 'input', unrepresentable: 'any' });
   }
-  const errorCodes: ErrorCode[] = [
-    'invalid_json', 'validation_error', 'unauthorized', 'not_found', 'payload_too_large',
-    'unsupported_media_type', 'idempotency_conflict', 'backpressure', 'unavailable', 'internal_error',
-  ];
   schemas.Error = {
     type: 'object',
     required: ['code', 'message', 'request_id'],
@@ -41,10 +36,11 @@ export function openApiDocument() {
   const err = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
   const paths: Record<string, unknown> = {};
   for (const kind of kindNames) {
-    const ref = { $ref: `#/components/schemas/${titles[kind]}` };
+    const { title } = recordKinds[kind];
+    const ref = { $ref: `#/components/schemas/${title}` };
     paths[recordKinds[kind].path] = {
       post: {
-        summary: `Ingest a batch of ${titles[kind]} records`,
+        summary: `Ingest a batch of ${title} records`,
         security: [{ bearer: [] }],
         parameters: [
           { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'A repeat within 24 h returns the first response and enqueues nothing' },

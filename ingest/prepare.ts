@@ -1,6 +1,7 @@
-import { recordKinds, type RecordKind } from '../schema/records.js';
+import type { z } from 'zod';
+import { kindNames, recordKinds, type RecordKind } from '../schema/records.js';
 import type { Cell } from '../schema/row-mapping.js';
-import { safeParseFast } from '../schema/fast-parse.js';
+import { fastParseDeclines, safeParseFast } from '../schema/fast-parse.js';
 import type { EncodedBatch } from '../queue/jobs.js';
 import { encodeValues } from '../queue/job-rows.js';
 import { ApiError } from './errors.js';
@@ -32,6 +33,17 @@ export interface Prepared {
   /** of `rejected`, how many a stage refused (the rest failed validation) */
   stageRejected: number;
   dropped: number;
+}
+
+/**
+ * The kinds whose records all go through zod because the fast parser cannot compile their schema
+ * (after a zod upgrade, say), with why: correct but slower, so ingest warns at start-up.
+ */
+export function slowParseKinds(schemas: Record<string, z.ZodType> = Object.fromEntries(kindNames.map((k) => [k, recordKinds[k].schema]))) {
+  return Object.entries(schemas).flatMap(([kind, schema]) => {
+    const reason = fastParseDeclines(schema);
+    return reason === undefined ? [] : [{ kind, reason }];
+  });
 }
 
 export function prepareBatch(input: PrepareInput, maxRecords: number, stages: readonly Stage[]): Prepared {

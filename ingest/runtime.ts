@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createIngestQueue, producerRedis } from '../queue/jobs.js';
-import { clickhouseHealthKey } from '../workers/runtime.js';
+import { redisKeys } from '../queue/redis-keys.js';
 import { createIngestApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
 import { createIngestMetrics } from './metrics.js';
 import { startAdminServer } from '../lib/admin-server.js';
 import { configuredStages, type Stage } from './stages.js';
+import { slowParseKinds } from './prepare.js';
 
 export interface IngestRuntime {
   server: Server;
@@ -27,6 +28,9 @@ export async function startIngest(
 ): Promise<IngestRuntime> {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
   if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
+  for (const { kind, reason } of slowParseKinds()) {
+    logger.warn({ kind, reason }, 'fast parse declined this kind: zod validates each record (~2 µs slower); see schema/fast-parse.ts');
+  }
   const redis = producerRedis(config.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const queue = createIngestQueue(redis, config.QUEUE_PREFIX);
@@ -40,7 +44,7 @@ export async function startIngest(
       const r = await serverClient.ping();
       return r.success ? null : r.error.message;
     }
-    const state = await redis.get(clickhouseHealthKey(config.QUEUE_PREFIX));
+    const state = await redis.get(redisKeys(config.QUEUE_PREFIX).clickhouseHealth());
     if (state === null) return 'no worker has reported ClickHouse health in the last 15 s';
     return state === 'ok' ? null : state;
   };

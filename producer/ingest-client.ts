@@ -1,15 +1,10 @@
-import type { z } from 'zod';
-import { recordKinds, type linkStateSchema, type RecordKind, type requestLogSchema, type webhookAttemptSchema } from '../schema/records.js';
+import { recordKinds, type InputOf, type RecordKind } from '../schema/records.js';
 
 /** What a producer sends: the ingest API's input shapes (schema/records.ts is the one definition). */
-export type RequestLogInput = z.input<typeof requestLogSchema>;
-export type WebhookAttemptInput = z.input<typeof webhookAttemptSchema>;
-export type LinkStateInput = z.input<typeof linkStateSchema>;
-export interface InputOf {
-  logs: RequestLogInput;
-  'webhook-attempts': WebhookAttemptInput;
-  links: LinkStateInput;
-}
+export type { InputOf };
+export type RequestLogInput = InputOf['logs'];
+export type WebhookAttemptInput = InputOf['webhook-attempts'];
+export type LinkStateInput = InputOf['links'];
 
 export interface IngestTarget {
   /** Base URL of the ingest API, e.g. http://127.0.0.1:8080 */

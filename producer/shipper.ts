@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RecordKind } from '../schema/records.js';
+import { kindNames, type RecordKind } from '../schema/records.js';
 import { RingBuffer } from './ring-buffer.js';
 import { defaultRetry, postBatch, type IngestTarget, type InputOf, type RetryPolicy } from './ingest-client.js';
 
@@ -29,8 +29,6 @@ export interface ShipperStats {
   failed: number;
 }
 
-const kinds: RecordKind[] = ['logs', 'webhook-attempts', 'links'];
-
 interface Lane {
   buffer: RingBuffer<unknown>;
   sending: Promise<void> | null;
@@ -54,7 +52,7 @@ export class Shipper {
 
   constructor(private readonly options: ShipperOptions) {
     const capacity = options.maxBuffered ?? 10_000;
-    this.lanes = Object.fromEntries(kinds.map((k) => [k, { buffer: new RingBuffer(capacity), sending: null }])) as Record<RecordKind, Lane>;
+    this.lanes = Object.fromEntries(kindNames.map((k) => [k, { buffer: new RingBuffer(capacity), sending: null }])) as Record<RecordKind, Lane>;
     this.batchSize = Math.max(1, Math.min(options.batchSize ?? 500, 10_000));
     this.retry = { ...defaultRetry, ...options.retry };
     // unref: a shipper must never keep the host process alive by itself.
@@ -85,7 +83,7 @@ export class Shipper {
 
   /** Ships everything buffered now (retrying as configured); resolves when done or given up. */
   async flush(): Promise<void> {
-    await Promise.all(kinds.map((k) => this.drain(k)));
+    await Promise.all(kindNames.map((k) => this.drain(k)));
   }
 
   /** Stops the timer and ships what is left, waiting at most timeoutMs (default 10 s). */
@@ -103,11 +101,11 @@ export class Shipper {
   }
 
   private buffered(): number {
-    return kinds.reduce((n, k) => n + this.lanes[k].buffer.size, 0);
+    return kindNames.reduce((n, k) => n + this.lanes[k].buffer.size, 0);
   }
 
   private pumpAll() {
-    for (const k of kinds) this.pump(k);
+    for (const k of kindNames) this.pump(k);
   }
 
   /** Starts shipping a kind's buffer unless a batch of it is already in flight. */

@@ -1,7 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Row } from '../schema/records.js';
-import { rowsKey, type BatchJob, type BatchJobV3, type EncodedBatch } from './jobs.js';
+import { redisKeys } from './redis-keys.js';
+import { type BatchJob, type BatchJobV3, type EncodedBatch } from './jobs.js';
 
 /**
  * A job's rows as ClickHouse JSONCompactEachRow: one JSON array per row, values in `columns`
@@ -50,7 +51,7 @@ export async function readJobRows(redis: Redis, prefix: string, job: { id?: stri
   const data = job.data;
   if (data.v !== 3) return inlineJobRows(data);
   if (data.count === 0) return { columns: data.columns, text: Buffer.alloc(0), count: 0 };
-  const text = await redis.getBuffer(rowsKey(prefix, job.id!));
+  const text = await redis.getBuffer(redisKeys(prefix).rows(job.id!));
   if (text === null) throw new RowsMissingError(`the rows of job ${job.id} (batch ${data.batch_id}) are missing from Redis`);
   return { columns: data.columns, text, count: data.count };
 }

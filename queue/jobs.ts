@@ -1,8 +1,9 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RecordKind, Row } from '../schema/records.js';
+import { QUEUE_NAME, redisKeys } from './redis-keys.js';
 
-export const QUEUE_NAME = 'ingest';
+export { QUEUE_NAME };
 
 /**
  * One job per accepted HTTP batch. Versioned: within a version a new field must be optional; a new
@@ -30,7 +31,7 @@ export interface BatchJobV2 {
 }
 /**
  * Since v3 the rows are not in the job: they sit beside it as a plain Redis string at
- * `rowsKey(prefix, jobId)` (JSONCompactEachRow, rows separated by ','). BullMQ JSON-encodes job
+ * `redisKeys(prefix).rows(jobId)` (JSONCompactEachRow, rows separated by ','). BullMQ JSON-encodes job
  * data, which escaped every quote of v2's text in ingest and parsed it back in the worker; a plain
  * string is stored, read and handed to the engine as bytes (docs/performance.md).
  */
@@ -51,11 +52,6 @@ export interface EncodedBatch {
   text: string;
 }
 
-/** Where a v3 job's rows are kept until the job completes. */
-export const rowsKey = (prefix: string, jobId: string) => `${prefix}:rows:${jobId}`;
-/** BullMQ's hash for a job (its lock is at `<this>:lock`). */
-export const jobKey = (prefix: string, jobId: string) => `${prefix}:${QUEUE_NAME}:${jobId}`;
-
 /**
  * Ingest side: the rows, then the job that points at them, sent back to back on one connection
  * (ingest's queue shares its Redis client): Redis runs them in order, so no worker can take a job
@@ -64,7 +60,7 @@ export const jobKey = (prefix: string, jobId: string) => `${prefix}:${QUEUE_NAME
  */
 export async function enqueueBatch(queue: Queue<BatchJob>, redis: Redis, { job, text }: EncodedBatch, jobId: string = job.batch_id): Promise<void> {
   const [stored, added] = await Promise.allSettled([
-    redis.set(rowsKey(queuePrefix(queue), jobId), text, 'NX'),
+    redis.set(redisKeys(queuePrefix(queue)).rows(jobId), text, 'NX'),
     queue.add(job.kind, job, { jobId }),
   ]);
   if (stored.status === 'rejected') {

@@ -11,6 +11,11 @@ import type { z } from 'zod';
  * caller asks zod, which also words the errors. A test compares both on real and mutated records.
  * The checks themselves come from the schema: limits are read from zod's check definitions, and
  * checks it does not inline (formats, refinements, transforms) run zod's own code.
+ *
+ * It reads zod's internal definitions (`_zod.def`), which are not a public API: package.json pins
+ * zod to the exact version this was written against. When a schema cannot be compiled (a zod
+ * upgrade changed them), every record of it goes to zod, which is correct but ~2 µs slower:
+ * fastParseDeclines names the reason, ingest warns at start-up and a test fails.
  */
 export type FastParse<T> = (input: unknown) => { data: T } | undefined;
 
@@ -317,18 +322,30 @@ const NO: unique symbol = Symbol('fast-parse.no');
 type Checker = (input: unknown) => unknown;
 const declineAll: Checker = () => NO;
 
-/** The generated function; declineAll when the schema uses something unknown or code generation is off. */
-function compileChecker(schema: Schema): Checker {
+/** The generated function, or why there is none (then zod answers every input). */
+function compile(schema: Schema): Checker | { declined: string } {
   const e = new Emitter();
   try {
     const out = emit(e, schema, 'input', 'return NO;');
     const constants = e.refs.map((_, i) => `const r${i} = refs[${i}];`).join('\n');
     const body = `'use strict';\n${constants}\nreturn function fastParse(input) {\n${e.source()}\nreturn ${out};\n};`;
     return new Function('refs', 'NO', body)(e.refs, NO) as Checker;
-  } catch {
-    // Unsupported, or code generation disallowed (EvalError): zod answers every input
-    return declineAll;
+  } catch (err) {
+    // Unsupported, code generation disallowed (EvalError), or zod's internals not as read here
+    return { declined: err instanceof Unsupported ? `unsupported zod construct: ${err.message}` : String(err) };
   }
+}
+
+/** The generated function; declineAll when the schema uses something unknown or code generation is off. */
+function compileChecker(schema: Schema): Checker {
+  const checker = compile(schema);
+  return typeof checker === 'function' ? checker : declineAll;
+}
+
+/** Why the schema cannot be compiled, so that every input of it goes to zod; undefined when it compiles. */
+export function fastParseDeclines(schema: z.ZodType): string | undefined {
+  const checker = compile(schema as unknown as Schema);
+  return typeof checker === 'function' ? undefined : checker.declined;
 }
 
 export function compileFastParse<S extends z.ZodType>(schema: S): FastParse<z.output<S>> {

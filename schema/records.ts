@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { rowMapping, type Cell } from './row-mapping.js';
+import { rowMapping, type Cell, type RowMapping } from './row-mapping.js';
 
 /**
  * The one definition of what producers may send. Types, ClickHouse row mapping, the OpenAPI
@@ -269,20 +269,88 @@ export const requestLogRow = requestLogMapping.toRow;
 export const webhookAttemptRow = webhookAttemptMapping.toRow;
 export const linkStateRow = linkStateMapping.toRow;
 
-/** Each ingest endpoint: its path, schema, row mapping and raw table. */
+/**
+ * What one record kind is, everywhere: its ingest endpoint, OpenAPI title, schema, row mapping,
+ * raw table (with its time column and, in cluster mode, its sharding key) and an example record.
+ * Every per-kind list in the code is mapped from recordKinds, so a new kind is its entry here, its
+ * migration in sql/ and its docs (CONTRIBUTING.md, "How to add a record kind").
+ */
+export interface RecordKindSpec<S extends z.ZodType, Table extends string, R extends Row> {
+  /** the ingest route (POST) */
+  path: `/v1/${string}`;
+  /** the schema's name in the OpenAPI document */
+  title: string;
+  schema: S;
+  mapping: RowMapping<z.output<S>, R>;
+  /** the raw table the worker inserts into (sql/) */
+  table: Table;
+  /** the raw table's event-time column: crash repair's and the TTL's time */
+  timeColumn: NoInfer<keyof R & string>;
+  /**
+   * Cluster mode: the Distributed table's sharding expression. Deterministic (a retried insert
+   * must split into the same per-shard blocks) and by link where there is one, so a link's rows
+   * share a shard (docs/scaling.md).
+   */
+  shardingKey: string;
+  /** A valid record with most fields set: the tests' seed for this kind. */
+  example: z.input<S>;
+}
+
+const recordKind = <S extends z.ZodType, const Table extends string, R extends Row>(spec: RecordKindSpec<S, Table, R>) => spec;
+
+const EXAMPLE_MS = 1_763_600_000_000; // 2025-11-20T01:33:20Z
+
+/** Each ingest endpoint and everything derived from it (see RecordKindSpec). */
 export const recordKinds = {
-  logs: { path: '/v1/logs', table: 'request_logs', schema: requestLogSchema, mapping: requestLogMapping },
-  'webhook-attempts': {
+  logs: recordKind({
+    path: '/v1/logs',
+    title: 'RequestLog',
+    schema: requestLogSchema,
+    mapping: requestLogMapping,
+    table: 'request_logs',
+    timeColumn: 'timestamp',
+    shardingKey: "cityHash64(if(link_id = '', request_id, link_id))",
+    example: {
+      request_id: 'req-1', timestamp: '2026-02-28T23:59:59.5+01:00', method: 'POST', endpoint: '/api/links/', status_code: 502, duration_ms: 12.5,
+      link_id: 'link-1', institution: 'erebor_mx_retail', customer_id: 'acme', error: { code: 'institution_down', message: 'timeout' },
+      error_origin: 'institution', response_body: { detail: 'x' },
+    },
+  }),
+  'webhook-attempts': recordKind({
     path: '/v1/webhook-attempts',
-    table: 'webhook_attempts',
+    title: 'WebhookAttempt',
     schema: webhookAttemptSchema,
     mapping: webhookAttemptMapping,
-  },
-  links: { path: '/v1/links', table: 'links', schema: linkStateSchema, mapping: linkStateMapping },
+    table: 'webhook_attempts',
+    timeColumn: 'timestamp',
+    shardingKey: "cityHash64(if(link_id = '', webhook_id, link_id))",
+    example: {
+      webhook_id: 'wh-1', event: 'new_transactions_available', type: 'TRANSACTIONS', link_id: 'link-1', attempt: 2, url: 'https://acme.example/hooks',
+      status_code: 200, timestamp: EXAMPLE_MS + 1, duration_ms: 80, payload: { a: [1, 'ñ'] }, customer_id: 'acme',
+    },
+  }),
+  links: recordKind({
+    path: '/v1/links',
+    title: 'LinkState',
+    schema: linkStateSchema,
+    mapping: linkStateMapping,
+    table: 'links',
+    timeColumn: 'updated_at',
+    shardingKey: 'cityHash64(link_id)',
+    example: {
+      link_id: 'link-1', status: 'invalid', access_mode: 'recurrent', institution: 'erebor_mx_retail', created_at: EXAMPLE_MS,
+      updated_at: '2026-01-01T00:00:00Z', customer_id: 'acme',
+    },
+  }),
 } as const;
 
 export type RecordKind = keyof typeof recordKinds;
 export type Row = Record<string, Cell>;
 export const kindNames = Object.keys(recordKinds) as RecordKind[];
+/** What a producer sends for each kind (the schema's input) and what ingest keeps (its output). */
+export type InputOf = { [K in RecordKind]: z.input<(typeof recordKinds)[K]['schema']> };
+export type RecordOf = { [K in RecordKind]: z.output<(typeof recordKinds)[K]['schema']> };
+/** The raw tables, one per kind. */
+export type RawTable = (typeof recordKinds)[RecordKind]['table'];
 /** Columns the pipeline adds to every raw row. */
 export const pipelineColumns = ['batch_id', 'ingested_at'] as const;

@@ -6,6 +6,7 @@ import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js
 import { loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
 import { ClusterRenderError, clusterMigrationsTable, localTableName, renderStatementForCluster, shardingKeys } from '../clickhouse/cluster.js';
 import { rollups } from '../clickhouse/tables.js';
+import { kindNames, recordKinds } from '../schema/records.js';
 import { loadConfig } from '../config/env.js';
 
 /**
@@ -84,7 +85,7 @@ describe('cluster rendering', () => {
       }
     }
     expect(paths.size, 'one replication path per table').toBe(mergeTreeTables.length);
-    for (const raw of ['request_logs', 'webhook_attempts', 'links']) expect(out.join('\n')).toContain(`'${localTableName(raw)}', ${shardingKeys[raw]})`);
+    for (const raw of kindNames.map((k) => recordKinds[k].table)) expect(out.join('\n')).toContain(`'${localTableName(raw)}', ${shardingKeys[raw]})`);
   });
 
   it('sets merge settings on the local tables, where the parts are, on every host', () => {

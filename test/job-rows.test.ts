@@ -4,14 +4,13 @@ import { kindNames, recordKinds, type Row } from '../schema/records.js';
 import { buildTrafficPool } from '../bench/traffic-pool.js';
 import type { BatchJobV1, BatchJobV2 } from '../queue/jobs.js';
 
-/** Simulator records of every kind, through validation and the row mappers, as ingest queues them. */
+/** Simulator records of a kind and its example, through validation and the row mappers, as ingest queues them. */
 const pool = buildTrafficPool({ logs: 2000, batchSize: 500 });
 const rowsOf = (kind: (typeof kindNames)[number]): Row[] => {
-  const { schema, mapping } = recordKinds[kind];
-  return pool.bodies
-    .filter((b) => b.kind === kind)
-    .flatMap((b) => JSON.parse(b.body.toString()) as unknown[])
-    .map((r) => mapping.toRow(schema.parse(r) as never) as Row);
+  const { schema, mapping, example } = recordKinds[kind];
+  return [...pool.bodies.filter((b) => b.kind === kind).flatMap((b) => JSON.parse(b.body.toString()) as unknown[]), example].map(
+    (r) => mapping.toRow(schema.parse(r) as never) as Row,
+  );
 };
 /** What the worker reads back from Redis for a v3 job. */
 const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: Buffer.from(e.text), count: e.job.count });
@@ -20,7 +19,8 @@ describe('job rows (queue format v3)', () => {
   for (const kind of kindNames) {
     it(`gives back exactly the rows ingest encoded: ${kind}`, () => {
       const rows = rowsOf(kind);
-      expect(rows.length).toBeGreaterThan(10);
+      // every simulated record (the simulator makes some kinds only) and the example
+      expect(rows.length).toBe(pool.recordsByKind[kind] + 1);
       const e = encodeRows(kind, 'b-1', 1, rows);
       expect(e.job).toMatchObject({ v: 3, kind, batch_id: 'b-1', count: rows.length });
       expect(e.job.columns.at(-1)).toBe('batch_id');
@@ -30,6 +30,7 @@ describe('job rows (queue format v3)', () => {
   }
 
   it('keeps the job itself small: the rows are not in it', () => {
+    expect(pool.recordsByKind.logs).toBeGreaterThan(1000);
     const e = encodeRows('logs', 'b', 1, rowsOf('logs'));
     expect(e.text.length).toBeGreaterThan(100_000);
     expect(JSON.stringify(e.job).length).toBeLessThan(400);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { enqueueBatch, jobKey, rowsKey } from '../queue/jobs.js';
+import { enqueueBatch } from '../queue/jobs.js';
+import { redisKeys } from '../queue/redis-keys.js';
 import { encodeRows } from '../queue/job-rows.js';
 import { sweepOrphanRows } from '../workers/orphan-rows.js';
 import { requestLogRow, requestLogSchema } from '../schema/records.js';
@@ -19,7 +20,7 @@ afterAll(async () => {
   await p?.close();
 });
 
-const rowKeys = () => redis.keys(rowsKey(p.config.QUEUE_PREFIX, '*'));
+const rowKeys = () => redis.keys(redisKeys(p.config.QUEUE_PREFIX).rows('*'));
 const until = async (check: () => Promise<boolean>, what: string, ms = 5000) => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -36,9 +37,9 @@ describe('rows beside their jobs (queue format v3)', () => {
       const r = await p.post('logs', [log('kept-1'), log('kept-2')]);
       expect(r.status).toBe(202);
       const { batch_id } = (await r.json()) as { batch_id: string };
-      const text = await redis.get(rowsKey(p.config.QUEUE_PREFIX, batch_id));
+      const text = await redis.get(redisKeys(p.config.QUEUE_PREFIX).rows(batch_id));
       expect(text).toContain('"kept-2"');
-      expect((await redis.hget(jobKey(p.config.QUEUE_PREFIX, batch_id), 'data'))!.length).toBeLessThan(400);
+      expect((await redis.hget(redisKeys(p.config.QUEUE_PREFIX).job(batch_id), 'data'))!.length).toBeLessThan(400);
     } finally {
       p.worker.worker.resume();
     }
@@ -70,14 +71,14 @@ describe('rows beside their jobs (queue format v3)', () => {
     try {
       const queued = encodeRows('logs', 'batch-queued', Date.now(), [requestLogRow(requestLogSchema.parse(log('queued-1')))]);
       await enqueueBatch(p.worker.queue, redis, queued, 'queued-job');
-      await redis.set(rowsKey(prefix, 'orphan-job'), '["x"]');
+      await redis.set(redisKeys(prefix).rows('orphan-job'), '["x"]');
       // a fresh key may be an enqueue in progress: kept while younger than the idle threshold
       expect(await sweepOrphanRows(redis, prefix, 60)).toBe(0);
-      expect(await redis.exists(rowsKey(prefix, 'orphan-job'))).toBe(1);
+      expect(await redis.exists(redisKeys(prefix).rows('orphan-job'))).toBe(1);
       await new Promise((r) => setTimeout(r, 1100)); // OBJECT IDLETIME counts whole seconds
       expect(await sweepOrphanRows(redis, prefix, 1)).toBe(1);
-      expect(await redis.exists(rowsKey(prefix, 'orphan-job'))).toBe(0);
-      expect(await redis.exists(rowsKey(prefix, 'queued-job'))).toBe(1);
+      expect(await redis.exists(redisKeys(prefix).rows('orphan-job'))).toBe(0);
+      expect(await redis.exists(redisKeys(prefix).rows('queued-job'))).toBe(1);
     } finally {
       p.worker.worker.resume();
     }

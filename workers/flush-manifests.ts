@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { batchDoneKey } from '../ingest/idempotency.js';
+import { redisKeys, type RedisKeys } from '../queue/redis-keys.js';
 
 /**
  * Which jobs went into which insert. Written to Redis *before* the insert, so a job re-run after a
@@ -10,6 +10,7 @@ import { batchDoneKey } from '../ingest/idempotency.js';
  *   {p}:flush:<flushId>    -> JSON manifest {table, kind, jobIds}
  *   {p}:flush-done:<id>    -> set once the insert is in ClickHouse
  *   {p}:open-flushes       -> flushes recorded but not done (what a crashed embedded engine may have half-written)
+ * (the names: queue/redis-keys.ts)
  */
 export interface Manifest {
   table: string;
@@ -34,17 +35,14 @@ const TTL_S = 24 * 3600;
 const BATCH_DONE_TTL_S = 24 * 3600;
 
 export class FlushManifests {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
-
-  private k = {
-    job: (jobId: string) => `${this.prefix}:job-flush:${jobId}`,
-    flush: (flushId: string) => `${this.prefix}:flush:${flushId}`,
-    done: (flushId: string) => `${this.prefix}:flush-done:${flushId}`,
-    open: () => `${this.prefix}:open-flushes`,
-  };
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   /**
    * Records a flush, atomically and only if none of its jobs belongs to another flush already:
@@ -52,21 +50,21 @@ export class FlushManifests {
    * Returns false (and records nothing) in that case.
    */
   async record(flushId: string, manifest: Manifest): Promise<boolean> {
-    const keys = [this.k.flush(flushId), this.k.open(), ...manifest.jobIds.map((id) => this.k.job(id))];
+    const keys = [this.keys.flush(flushId), this.keys.openFlushes(), ...manifest.jobIds.map((id) => this.keys.jobFlush(id))];
     const ok = await this.redis.eval(RECORD_IF_UNCLAIMED, keys.length, ...keys, JSON.stringify(manifest), flushId, String(TTL_S));
     return ok === 1;
   }
 
   async markSplit(jobIds: string[]): Promise<void> {
     const m = this.redis.multi();
-    for (const id of jobIds) m.set(this.k.job(id), SPLIT, 'EX', TTL_S);
+    for (const id of jobIds) m.set(this.keys.jobFlush(id), SPLIT, 'EX', TTL_S);
     await m.exec();
   }
 
   /** After the insert: the flush is done, and idempotent batches are marked written for ingest. */
   async markDone(flushId: string, batchIds: string[]): Promise<void> {
-    const m = this.redis.multi().set(this.k.done(flushId), '1', 'EX', TTL_S).srem(this.k.open(), flushId);
-    for (const b of batchIds) if (b.startsWith('idem-')) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
+    const m = this.redis.multi().set(this.keys.flushDone(flushId), '1', 'EX', TTL_S).srem(this.keys.openFlushes(), flushId);
+    for (const b of batchIds) if (b.startsWith('idem-')) m.set(this.keys.batchDone(b), '1', 'EX', BATCH_DONE_TTL_S);
     await m.exec();
   }
 
@@ -74,41 +72,41 @@ export class FlushManifests {
     const idem = batchIds.filter((b) => b.startsWith('idem-'));
     if (idem.length === 0) return;
     const m = this.redis.multi();
-    for (const b of idem) m.set(batchDoneKey(this.prefix, b), '1', 'EX', BATCH_DONE_TTL_S);
+    for (const b of idem) m.set(this.keys.batchDone(b), '1', 'EX', BATCH_DONE_TTL_S);
     await m.exec();
   }
 
   /** True when an idempotent batch (id from an Idempotency-Key) is already in ClickHouse. */
   async batchWritten(batchId: string): Promise<boolean> {
     if (!batchId.startsWith('idem-')) return false;
-    return (await this.redis.exists(batchDoneKey(this.prefix, batchId))) === 1;
+    return (await this.redis.exists(this.keys.batchDone(batchId))) === 1;
   }
 
   /** What an earlier run decided for this job: null (nothing), SPLIT, or a flush and whether it is done. */
   async lookup(jobId: string): Promise<null | typeof SPLIT | { flushId: string; manifest: Manifest | null; done: boolean }> {
-    const flushId = await this.redis.get(this.k.job(jobId));
+    const flushId = await this.redis.get(this.keys.jobFlush(jobId));
     if (flushId === null) return null;
     if (flushId === SPLIT) return SPLIT;
-    const [manifest, done] = await Promise.all([this.redis.get(this.k.flush(flushId)), this.redis.exists(this.k.done(flushId))]);
+    const [manifest, done] = await Promise.all([this.redis.get(this.keys.flush(flushId)), this.redis.exists(this.keys.flushDone(flushId))]);
     return { flushId, manifest: manifest ? (JSON.parse(manifest) as Manifest) : null, done: done === 1 };
   }
 
   /** Flushes recorded and never marked done, with their manifests (null when expired). */
   async openFlushes(): Promise<{ flushId: string; manifest: Manifest | null }[]> {
-    const ids = await this.redis.smembers(this.k.open());
+    const ids = await this.redis.smembers(this.keys.openFlushes());
     if (ids.length === 0) return [];
-    const manifests = await this.redis.mget(...ids.map((id) => this.k.flush(id)));
+    const manifests = await this.redis.mget(...ids.map((id) => this.keys.flush(id)));
     return ids.map((flushId, i) => ({ flushId, manifest: manifests[i] ? (JSON.parse(manifests[i]!) as Manifest) : null }));
   }
 
   async dropOpen(flushId: string): Promise<void> {
-    await this.redis.srem(this.k.open(), flushId);
+    await this.redis.srem(this.keys.openFlushes(), flushId);
   }
 
   /** Once every job of a flush has completed, its bookkeeping can go. */
   async forget(flushId: string | null, jobIds: string[]): Promise<void> {
-    const keys = jobIds.map((id) => this.k.job(id));
-    if (flushId) keys.push(this.k.flush(flushId), this.k.done(flushId));
+    const keys = jobIds.map((id) => this.keys.jobFlush(id));
+    if (flushId) keys.push(this.keys.flush(flushId), this.keys.flushDone(flushId));
     if (keys.length) await this.redis.del(...keys);
   }
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { jobKey, rowsKey } from '../queue/jobs.js';
+import { redisKeys } from '../queue/redis-keys.js';
 
 /**
  * A v3 job's rows are deleted when the job completes. Two rare paths leave rows without a job:
@@ -9,21 +9,22 @@ import { jobKey, rowsKey } from '../queue/jobs.js';
  * rows a moment before its job exists).
  */
 export async function sweepOrphanRows(redis: Redis, prefix: string, minIdleSeconds = 300): Promise<number> {
-  const pattern = rowsKey(prefix, '*');
-  const idStart = rowsKey(prefix, '').length;
+  const keys = redisKeys(prefix);
+  const pattern = keys.rows('*');
+  const idStart = keys.rows('').length;
   let cursor = '0';
   let deleted = 0;
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
-    if (keys.length === 0) continue;
+    if (found.length === 0) continue;
     const checks = redis.pipeline();
-    for (const key of keys) {
-      checks.exists(jobKey(prefix, key.slice(idStart)));
+    for (const key of found) {
+      checks.exists(keys.job(key.slice(idStart)));
       checks.object('IDLETIME', key);
     }
     const results = (await checks.exec()) ?? [];
-    const orphans = keys.filter((_, i) => {
+    const orphans = found.filter((_, i) => {
       const [jobErr, jobExists] = results[2 * i]!;
       const [idleErr, idle] = results[2 * i + 1]!;
       return !jobErr && !idleErr && jobExists === 0 && typeof idle === 'number' && idle >= minIdleSeconds;

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
 import { migrate } from '../clickhouse/migrate.js';
-import { jobKey, QUEUE_NAME, rowsKey, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
+import { redisKeys } from '../queue/redis-keys.js';
 import { readJobRows } from '../queue/job-rows.js';
 import { sweepOrphanRows } from './orphan-rows.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
@@ -12,9 +13,6 @@ import { FlushManifests } from './flush-manifests.js';
 import { repairInterruptedFlushes } from './crash-repair.js';
 import { createWorkerMetrics, Liveness, registerWorkerGauges, type WorkerMetrics } from './observability.js';
 import { startAlerting } from '../alerting/runtime.js';
-
-/** Where the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode). */
-export const clickhouseHealthKey = (prefix: string) => `${prefix}:clickhouse-health`;
 
 export interface WorkerRuntime {
   clickhouse: ClickHouseClient;
@@ -58,6 +56,7 @@ export async function startWorkerRuntime(
 ): Promise<WorkerRuntime> {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
   const abort = new AbortController();
+  const keys = redisKeys(config.QUEUE_PREFIX);
   const clickhouse = opts.clickhouse ?? createClickHouse(config);
   await migrateWhenReachable(clickhouse, config, logger, abort.signal);
 
@@ -101,7 +100,7 @@ export async function startWorkerRuntime(
     locksHeld: async (jobs) => {
       const held = jobs.filter((j) => j.token !== undefined);
       if (held.length === 0) return true;
-      const values = await jobRedis.mget(...held.map((j) => `${jobKey(config.QUEUE_PREFIX, j.jobId)}:lock`));
+      const values = await jobRedis.mget(...held.map((j) => keys.jobLock(j.jobId)));
       return held.every((j, i) => values[i] === j.token);
     },
   });
@@ -123,13 +122,14 @@ export async function startWorkerRuntime(
     liveness.progress();
     batchWriter.jobCompleted(job.id!);
     // the job is gone, so are its rows (a crash right here leaves them to sweepOrphanRows)
-    jobRedis.unlink(rowsKey(config.QUEUE_PREFIX, job.id!)).catch(() => {});
+    jobRedis.unlink(keys.rows(job.id!)).catch(() => {});
     metrics.jobLatency.observe((Date.now() - job.data.received_at) / 1000);
   });
   worker.on('failed', (job, err) => logger.warn({ job: job?.id, err: err.message }, 'job attempt failed; it will be retried'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
-  const healthKey = clickhouseHealthKey(config.QUEUE_PREFIX);
+  // the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode)
+  const healthKey = keys.clickhouseHealth();
   const beat = async () => {
     let state = 'ok';
     try {

@@ -1,17 +1,14 @@
 import type { z } from 'zod';
 import { safeParseFast } from '../../schema/fast-parse.js';
-import type { LinkState, RecordKind, RequestLog, WebhookAttempt } from '../../schema/records.js';
+import type { RecordKind, RecordOf } from '../../schema/records.js';
+
+export type { RecordOf };
 
 /**
  * A pipeline stage sees each validated record before it is queued and returns it (maybe changed),
  * DROP to discard it silently, or reject(reason) to refuse it (the producer sees the reason in
  * `rejected`). Stages are synchronous: they run in the request path, once per record.
  */
-export interface RecordOf {
-  logs: RequestLog;
-  'webhook-attempts': WebhookAttempt;
-  links: LinkState;
-}
 export type AnyRecord = RecordOf[RecordKind];
 
 export const DROP = Symbol('stage.drop');
