@@ -8,6 +8,7 @@ import { evaluatorSql, sampleRequestIdsSql } from './rule-sql.js';
 import { step, timingOf, type Figures, type InstanceLabels, type InstanceState, type Notice, type TransitionState } from './state-machine.js';
 import { buildNotification, instanceKey, type AlertNotification } from './notification.js';
 import { toAlertmanagerAlert, type AlertmanagerAlert } from './notifiers.js';
+import { redisKeys } from '../queue/redis-keys.js';
 
 /** A delivery to make, queued so a slow or failing receiver never holds up evaluation. */
 export type NotificationJob =
@@ -73,8 +74,7 @@ export class AlertEvaluator {
   private readonly keys: { instances: string; evaluatedAt: string; lock: string };
 
   constructor(private readonly o: EvaluatorOptions) {
-    const base = `${o.prefix}:alerts:${o.rule.uid}`;
-    this.keys = { instances: `${base}:instances`, evaluatedAt: `${base}:evaluated_at`, lock: `${base}:lock` };
+    this.keys = redisKeys(o.prefix).alertRule(o.rule.uid);
   }
 
   get rule(): Rule {
