@@ -36,10 +36,13 @@ function int(v: unknown, path: string): number {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   throw new DecodeError(`${path} must be an integer (OTLP JSON encodes enums as integers)`);
 }
-/** (fixed)64-bit integers: a decimal string or a number. */
+/**
+ * (fixed)64-bit integers: a decimal string or a number. A number past 2^53 (nanosecond times sent
+ * as JSON numbers) was already rounded by JSON.parse: off by under a microsecond, so taken as is.
+ */
 function int64(v: unknown, path: string): bigint {
   if (v === undefined || v === null || v === '') return 0n;
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) return BigInt(v);
   throw new DecodeError(`${path} must be a 64-bit integer (a decimal string or a number)`);
 }
