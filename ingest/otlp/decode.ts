@@ -74,9 +74,8 @@ export function decodeExport(signal: Signal, encoding: Encoding, bytes: Buffer):
     if (encoding === 'json') {
       message = JSON.parse(bytes.toString('utf8'));
     } else {
-      const type = signal === 'traces' ? messages.traceRequest : messages.logsRequest;
-      // ids stay bytes (hex later), 64-bit integers become exact decimal strings, enums numbers
-      message = type.toObject(type.decode(bytes), { longs: String, enums: Number });
+      // read as decoded (ids as bytes, 64-bit integers as Longs): no toObject copy
+      message = (signal === 'traces' ? messages.traceRequest : messages.logsRequest).decode(bytes);
     }
     return normalizeExport(signal, message);
   } catch (err) {

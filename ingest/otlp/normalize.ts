@@ -1,13 +1,13 @@
 import type { AttrValue, Attributes, OtlpItems, OtlpLogRecord, OtlpSpan, Signal } from './model.js';
 
 /**
- * From a decoded export request (OTLP JSON as parsed, or protobufjs' `toObject` of the binary
- * message: both use the proto's lowerCamelCase field names) to the receiver's model.
+ * From a decoded export request (OTLP JSON as parsed, or the protobufjs message decoded from the
+ * binary: both use the proto's lowerCamelCase field names) to the receiver's model.
  *
  * OTLP JSON deviates from proto3's canonical JSON (opentelemetry-proto docs/specification.md,
  * "JSON Protobuf Encoding"): trace and span ids are case-insensitive hex, not base64; enums are
  * integers; 64-bit integers are decimal strings or numbers; unknown fields are ignored.
- * Protobuf gives ids as bytes and 64-bit integers as decimal strings (toObject `longs: String`).
+ * Protobuf gives ids as bytes and 64-bit integers as Longs; its unset fields read as defaults.
  */
 export class DecodeError extends Error {}
 
@@ -36,14 +36,18 @@ function int(v: unknown, path: string): number {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   throw new DecodeError(`${path} must be an integer (OTLP JSON encodes enums as integers)`);
 }
+/** protobufjs' 64-bit integers (long.js), as decoded: toObject would turn them into strings at a cost. */
+const isLong = (v: unknown): v is { low: number; high: number; toString(): string } => typeof v === 'object' && v !== null && 'low' in v && 'high' in v;
+
 /**
- * (fixed)64-bit integers: a decimal string or a number. A number past 2^53 (nanosecond times sent
+ * (fixed)64-bit integers: a decimal string or a number (JSON), a Long (protobuf). A number past 2^53 (nanosecond times sent
  * as JSON numbers) was already rounded by JSON.parse: off by under a microsecond, so taken as is.
  */
 function int64(v: unknown, path: string): bigint {
   if (v === undefined || v === null || v === '') return 0n;
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) return BigInt(v);
+  if (isLong(v)) return BigInt(v.toString());
   throw new DecodeError(`${path} must be a 64-bit integer (a decimal string or a number)`);
 }
 /** Trace and span ids: bytes in protobuf, hex in OTLP JSON. */
@@ -64,27 +68,31 @@ const MAX_VALUE_DEPTH = 16;
 function anyValue(v: unknown, path: string, depth = 0): AttrValue {
   if (depth > MAX_VALUE_DEPTH) throw new DecodeError(`${path} is nested deeper than ${MAX_VALUE_DEPTH} levels`);
   const o = obj(v, path);
-  if (o.stringValue !== undefined && o.stringValue !== null) return str(o.stringValue, `${path}.stringValue`);
-  if (o.boolValue !== undefined && o.boolValue !== null) {
+  // A decoded protobuf message names its set member in the oneof's virtual `value` (its other
+  // members read as their defaults from the prototype); OTLP JSON holds only the member sent.
+  const set = typeof o.value === 'string' ? o.value : undefined;
+  const has = (field: string) => (set ? set === field : o[field] !== undefined && o[field] !== null);
+  if (has('stringValue')) return str(o.stringValue, `${path}.stringValue`);
+  if (has('boolValue')) {
     if (typeof o.boolValue !== 'boolean') throw new DecodeError(`${path}.boolValue must be a boolean`);
     return o.boolValue;
   }
-  if (o.intValue !== undefined && o.intValue !== null) {
+  if (has('intValue')) {
     const n = int64(o.intValue, `${path}.intValue`);
     return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
   }
-  if (o.doubleValue !== undefined && o.doubleValue !== null) {
+  if (has('doubleValue')) {
     const d = typeof o.doubleValue === 'string' ? Number(o.doubleValue) : o.doubleValue;
     if (typeof d !== 'number') throw new DecodeError(`${path}.doubleValue must be a number`);
     return Number.isFinite(d) ? d : String(d);
   }
-  if (o.arrayValue !== undefined && o.arrayValue !== null) {
+  if (has('arrayValue')) {
     return list(obj(o.arrayValue, `${path}.arrayValue`).values, `${path}.arrayValue.values`).map((x, i) => anyValue(x, `${path}.arrayValue.values[${i}]`, depth + 1));
   }
-  if (o.kvlistValue !== undefined && o.kvlistValue !== null) {
+  if (has('kvlistValue')) {
     return keyValues(obj(o.kvlistValue, `${path}.kvlistValue`).values, `${path}.kvlistValue.values`, depth + 1);
   }
-  if (o.bytesValue !== undefined && o.bytesValue !== null) {
+  if (has('bytesValue')) {
     return o.bytesValue instanceof Uint8Array ? Buffer.from(o.bytesValue).toString('base64') : str(o.bytesValue, `${path}.bytesValue`);
   }
   return null;

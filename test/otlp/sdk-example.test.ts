@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { boardVariables, committedDashboards, panelByTitle } from '../dashboards/dashboard-json.js';
+import { expandQuery } from '../dashboards/grafana-expander.js';
 
 // The real OpenTelemetry JS SDK as the producer: examples/otel-finance-api.ts, instrumented with the
 // HTTP and Express instrumentations by examples/otel-instrumentation.ts, in its own process (the
@@ -93,6 +95,19 @@ describe.each([
     expect(ok).toMatchObject({ link_id: 'link-ok', external_id: 'user-7', institution: 'gringotts_br_retail', customer_id: 'acme_lending', error_code: '', error_message: '' });
     expect(mfa).toMatchObject({ link_id: 'link-mfa', institution: 'erebor_mx_retail', error_code: 'token_required', error_message: 'A MFA token is required by the institution to login' });
     expect(rows[3]).toMatchObject({ error_code: 'unexpected_error', error_message: 'An unexpected error occurred on our side' });
+  });
+
+  it("appears in the Logs dashboard's Requests panel, filtered by its source, with the error body built from the span's error", async () => {
+    const logs = committedDashboards().find((b) => b.uid === 'logs')!;
+    const rawSql = panelByTitle(logs, 'Requests').targets![0]!.rawSql;
+    await p.clickhouse.command({ query: `USE ${p.database}` });
+    const now = Date.now();
+    const panel = await p.rows<{ request_id: string; endpoint: string; error_body: string }>(
+      expandQuery(rawSql, { fromMs: now - 3_600_000, toMs: now + 60_000, intervalMs: 60_000, variables: boardVariables(logs, { source: [service] }) }),
+    );
+    expect(panel.map((r) => r.request_id).sort()).toEqual(rows.map((r) => r.request_id).sort());
+    const mfa = panel.find((r) => r.request_id === rows[1]!.request_id)!;
+    expect(JSON.parse(mfa.error_body)).toEqual({ code: 'token_required', message: 'A MFA token is required by the institution to login', request_id: mfa.request_id });
   });
 
   it('lands the webhook log records as webhook_attempts rows', async () => {
