@@ -64,6 +64,11 @@ function hexId(v: unknown, bytes: number, path: string): string {
 
 const MAX_VALUE_DEPTH = 16;
 
+/** Whether an AnyValue holds `field` (a plain function, not a closure: this runs per attribute). */
+function has(o: Obj, set: string | undefined, field: string): boolean {
+  return set !== undefined ? set === field : o[field] !== undefined && o[field] !== null;
+}
+
 /** common.proto AnyValue: exactly one of its fields is set (none: an empty value). */
 function anyValue(v: unknown, path: string, depth = 0): AttrValue {
   if (depth > MAX_VALUE_DEPTH) throw new DecodeError(`${path} is nested deeper than ${MAX_VALUE_DEPTH} levels`);
@@ -71,28 +76,27 @@ function anyValue(v: unknown, path: string, depth = 0): AttrValue {
   // A decoded protobuf message names its set member in the oneof's virtual `value` (its other
   // members read as their defaults from the prototype); OTLP JSON holds only the member sent.
   const set = typeof o.value === 'string' ? o.value : undefined;
-  const has = (field: string) => (set ? set === field : o[field] !== undefined && o[field] !== null);
-  if (has('stringValue')) return str(o.stringValue, `${path}.stringValue`);
-  if (has('boolValue')) {
+  if (has(o, set, 'stringValue')) return str(o.stringValue, `${path}.stringValue`);
+  if (has(o, set, 'boolValue')) {
     if (typeof o.boolValue !== 'boolean') throw new DecodeError(`${path}.boolValue must be a boolean`);
     return o.boolValue;
   }
-  if (has('intValue')) {
+  if (has(o, set, 'intValue')) {
     const n = int64(o.intValue, `${path}.intValue`);
     return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
   }
-  if (has('doubleValue')) {
+  if (has(o, set, 'doubleValue')) {
     const d = typeof o.doubleValue === 'string' ? Number(o.doubleValue) : o.doubleValue;
     if (typeof d !== 'number') throw new DecodeError(`${path}.doubleValue must be a number`);
     return Number.isFinite(d) ? d : String(d);
   }
-  if (has('arrayValue')) {
+  if (has(o, set, 'arrayValue')) {
     return list(obj(o.arrayValue, `${path}.arrayValue`).values, `${path}.arrayValue.values`).map((x, i) => anyValue(x, `${path}.arrayValue.values[${i}]`, depth + 1));
   }
-  if (has('kvlistValue')) {
+  if (has(o, set, 'kvlistValue')) {
     return keyValues(obj(o.kvlistValue, `${path}.kvlistValue`).values, `${path}.kvlistValue.values`, depth + 1);
   }
-  if (has('bytesValue')) {
+  if (has(o, set, 'bytesValue')) {
     return o.bytesValue instanceof Uint8Array ? Buffer.from(o.bytesValue).toString('base64') : str(o.bytesValue, `${path}.bytesValue`);
   }
   return null;
