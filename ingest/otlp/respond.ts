@@ -15,7 +15,6 @@ const contentTypes: Record<Encoding, string> = { protobuf: 'application/x-protob
 /** 200: Export{Trace,Logs}ServiceResponse, with partial_success only when items were rejected. */
 export function sendExportResponse(res: Response, signal: Signal, encoding: Encoding, rejected: number, errorMessage: string): void {
   const counter = signal === 'traces' ? 'rejectedSpans' : 'rejectedLogRecords';
-  const body = rejected > 0 ? { partialSuccess: { [counter]: rejected, errorMessage } } : {};
   res.status(200).type(contentTypes[encoding]);
   if (encoding === 'json') {
     // proto3 JSON writes int64 as a decimal string
@@ -23,6 +22,7 @@ export function sendExportResponse(res: Response, signal: Signal, encoding: Enco
     return;
   }
   const type = signal === 'traces' ? messages.traceResponse : messages.logsResponse;
+  const body = rejected > 0 ? { partialSuccess: { [counter]: rejected, errorMessage } } : {};
   res.send(Buffer.from(type.encode(type.fromObject(body)).finish()));
 }
 
