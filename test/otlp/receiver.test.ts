@@ -236,9 +236,11 @@ describe('logs', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({});
     await p.waitForIdle();
-    const rows = await p.rows(`SELECT webhook_id, event, type, link_id, attempt, status_code, customer_id, payload FROM ${db}.webhook_attempts WHERE webhook_id = 'wh-logs-1'`);
+    const rows = await p.rows(`SELECT webhook_id, event, type, link_id, attempt, url, status_code, customer_id, payload FROM ${db}.webhook_attempts WHERE webhook_id = 'wh-logs-1'`);
     expect(rows).toEqual([
-      { webhook_id: 'wh-logs-1', event: 'new_transactions_available', type: 'TRANSACTIONS', link_id: 'link-logs', attempt: 2, status_code: 503, customer_id: 'cust-logs', payload: '{"event":"new_transactions_available","count":3}' },
+      // the token in the URL's query is redacted by the same stage as on /v1/webhook-attempts
+      { webhook_id: 'wh-logs-1', event: 'new_transactions_available', type: 'TRANSACTIONS', link_id: 'link-logs', attempt: 2, url: expect.not.stringContaining('token=abc'), status_code: 503, customer_id: 'cust-logs', payload: '{"event":"new_transactions_available","count":3}' },
     ]);
+    expect(rows[0]!.url).toMatch(/^https:\/\/hooks\.example\/in\?token=.*redacted/);
   });
 });
