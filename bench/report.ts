@@ -2,6 +2,7 @@ import type { ExpressCeiling } from './express-ceiling.js';
 import type { EngineCeiling } from './engine-ceiling.js';
 import type { EndToEndResult } from './end-to-end.js';
 import type { QueueCapResult } from './queue-cap.js';
+import type { OtlpRateResult } from './otlp-rate.js';
 import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
 import { ratio, round } from './stats.js';
@@ -20,6 +21,8 @@ export interface BenchReport {
   engine?: EngineCeiling;
   endToEnd?: EndToEndResult;
   queueCap?: QueueCapResult;
+  /** the same request logs through /v1/logs (JSON) and /otlp/v1/traces (OTLP protobuf spans) */
+  otlp?: OtlpRateResult;
   queries?: QuerySuite[];
   /** set when a phase failed: the figures above are those of the phases that finished */
   error?: string;
@@ -106,6 +109,19 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     }
     rows.push({ figure: 'peak RSS over the run (incl. saturation) ingest / worker', value: `${x.peakRssOverRunMiB.ingest} / ${x.peakRssOverRunMiB.worker}`, unit: 'MiB' });
     rows.push({ figure: 'half rate: Redis used memory max', value: h.redisUsedMemoryMiB.max, unit: 'MiB' });
+  }
+  const o = r.otlp;
+  if (o) {
+    const line = (x: OtlpRateResult['json']) => `${x.acceptedRecordsPerSecond} / ${x.visibleRecordsPerSecond}${x.rowsVisible === x.records ? '' : ` (${x.rowsVisible} of ${x.records} rows)`}`;
+    rows.push({ figure: `JSON /v1/logs, ${o.json.records} records, ${o.maxInFlight} in flight: accepted / visible`, value: line(o.json), unit: 'records/s' });
+    rows.push({
+      figure: `OTLP /otlp/v1/traces (protobuf SERVER spans), same records: accepted / visible`,
+      value: line(o.otlp),
+      unit: 'records/s',
+      ratioToCeiling: ratio(o.otlp.visibleRecordsPerSecond, o.json.visibleRecordsPerSecond),
+      ceiling: 'JSON path, visible',
+    });
+    rows.push({ figure: 'ingest CPU per 1k records JSON / OTLP; mean body JSON / OTLP', value: `${o.json.ingestCpuMsPer1kRecords} / ${o.otlp.ingestCpuMsPer1kRecords}; ${o.json.meanBodyBytes} / ${o.otlp.meanBodyBytes}`, unit: 'ms; bytes' });
   }
   const c = r.queueCap;
   if (c) {

@@ -6,6 +6,7 @@ import { measureEngineCeiling } from './engine-ceiling.js';
 import { openEngine } from './engine.js';
 import { runEndToEnd } from './end-to-end.js';
 import { measureQueueCap } from './queue-cap.js';
+import { measureOtlpRate } from './otlp-rate.js';
 import { measureExpressCeiling } from './express-ceiling.js';
 import { loadAverageNow, machineInfo } from './machine.js';
 import { parseOptions } from './options.js';
@@ -78,6 +79,9 @@ async function main() {
       const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
+        progress.start('OTLP path', 'the same request logs as JSON and as OTLP spans');
+        partial.otlp = await measureOtlpRate({ pipeline, pool, records: options.mode === 'quick' ? 10_000 : 100_000, maxInFlight: 16, progress });
+        progress.done(`OTLP path: ${partial.otlp.otlp.visibleRecordsPerSecond} spans/s visible, JSON path ${partial.otlp.json.visibleRecordsPerSecond} records/s`);
         if (!options.e2e.fixedRecordsPerSecond) {
           progress.start('queue cap', 'pausing the worker');
           const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });

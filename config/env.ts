@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultAttributeMap, type AttributeMap, type MappedField } from '../ingest/otlp/map.js';
 
 /**
  * Every setting the processes read, validated once at start-up.
@@ -95,6 +96,30 @@ export const envSchema = z.object({
     .string()
     .default('')
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
+
+  /**
+   * OpenTelemetry (OTLP/HTTP at /otlp, ingest/otlp/): where our fields come from among span and
+   * log record attributes. OTLP_ATTRIBUTES remaps some, e.g. `customer_id=tenant.id,institution=bank.name`
+   * (fields: link_id, external_id, institution, customer_id, error_code, error_message); the rest keep
+   * their defaults (docs/schema.md, "OpenTelemetry mapping"). OTLP_REQUEST_ID_ATTRIBUTE names the
+   * attribute holding request_id; empty: the span id.
+   */
+  OTLP_ATTRIBUTES: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const map: AttributeMap = { ...defaultAttributeMap };
+      for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const [field, attribute] = pair.split('=').map((s) => s.trim());
+        if (!field || !attribute || !(field in defaultAttributeMap)) {
+          ctx.addIssue({ code: 'custom', message: `'${pair}' must be field=attribute with field one of ${Object.keys(defaultAttributeMap).join(', ')}` });
+          return z.NEVER;
+        }
+        map[field as MappedField] = attribute;
+      }
+      return map;
+    }),
+  OTLP_REQUEST_ID_ATTRIBUTE: z.string().trim().default(''),
 
   // Alerting (alerting/). The rule's defaults live in alerting/rule.ts; an unset ALERT_* knob keeps
   // that default. The knobs apply to the built-in evaluator; the Grafana rule is generated from rule.ts.

@@ -12,6 +12,8 @@ import { Idempotency, type StoredResponse } from './idempotency.js';
 import type { IngestMetrics } from './metrics.js';
 import type { Stage } from './stages.js';
 import { prepareBatch, type PrepareInput, type Prepared } from './prepare.js';
+import { otlpRouter } from './otlp/route.js';
+import { defaultAttributeMap } from './otlp/map.js';
 
 export interface IngestDeps {
   config: Pick<
@@ -24,7 +26,8 @@ export interface IngestDeps {
     | 'QUEUE_PREFIX'
     | 'BACKPRESSURE_RETRY_AFTER_S'
     | 'IDEMPOTENCY_TTL_S'
-  >;
+  > &
+    Partial<Pick<Config, 'OTLP_ATTRIBUTES' | 'OTLP_REQUEST_ID_ATTRIBUTE'>>;
   queue: Queue<BatchJob>;
   redis: Redis;
   /** Resolves to null when ClickHouse is reachable, else to the reason. */
@@ -161,6 +164,22 @@ export function createIngestApp(deps: IngestDeps) {
       handleBatch(kind, req, res).catch(next);
     });
   }
+
+  // OpenTelemetry exporters (OTLP/HTTP): their items take the same stages, backpressure and queue.
+  app.use(
+    otlpRouter({
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      maxRecordsPerRequest: config.MAX_RECORDS_PER_REQUEST,
+      mapping: { attributes: config.OTLP_ATTRIBUTES ?? defaultAttributeMap, requestIdAttribute: config.OTLP_REQUEST_ID_ATTRIBUTE },
+      stages,
+      idempotency,
+      identify: (authorization) => keys.identify(authorization),
+      redisUp,
+      enqueue,
+      metrics: deps.metrics,
+      logger: deps.logger,
+    }),
+  );
 
   function authenticate(req: Request, res: Response, next: NextFunction) {
     const keyId = keys.identify(req.get('Authorization'));

@@ -42,6 +42,12 @@ describe('npm run bench -- --quick', () => {
       // ingest reads Redis memory at most every 250 ms, so requests in that window may pass it
       expect(cap.redisMaxMiB).toBeLessThanOrEqual(cap.capBytesMiB + 24);
       expect(cap.allLanded).toBe(true);
+      // the OTLP path's rate next to the JSON path's: the same request logs, every one landed both ways
+      const otlp = report.otlp!;
+      expect(otlp.otlp.records).toBe(otlp.json.records);
+      expect([otlp.json.rowsVisible, otlp.otlp.rowsVisible]).toEqual([otlp.json.records, otlp.otlp.records]);
+      expect(otlp.otlp.visibleRecordsPerSecond).toBeGreaterThan(0);
+      expect(stdout).toContain('OTLP /otlp/v1/traces');
       const queries = report.queries![0]!;
       expect(queries.queries.length).toBeGreaterThan(20);
       for (const q of queries.queries) expect(Number.isFinite(q.p95Ms), q.name).toBe(true);
