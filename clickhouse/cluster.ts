@@ -44,6 +44,8 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\(([\s\S]*)\)\s
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const CREATE_VIEW = /^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const MODIFY_SETTING = /^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING ([\s\S]+)$/;
+/** Indexes and projections are part of each part's files, so they too belong to the local tables. */
+const PART_STRUCTURE = /^ALTER TABLE (\w+)\.(\w+) ((?:ADD|DROP|MATERIALIZE) (?:INDEX|PROJECTION) [\s\S]+)$/;
 
 function parseTable(statement: string): TableDdl | undefined {
   const m = CREATE_TABLE.exec(statement);
@@ -134,6 +136,12 @@ export function renderStatementForCluster(
     const [, db, table, settings] = setting;
     if (!ctx.localTables.has(table!)) throw new ClusterRenderError(`${table}: not a table of the migrations`);
     return [`ALTER TABLE ${db}.${localTableName(table!)} ON CLUSTER ${cluster} MODIFY SETTING ${settings}`];
+  }
+  const structure = PART_STRUCTURE.exec(statement);
+  if (structure) {
+    const [, db, table, change] = structure;
+    if (!ctx.localTables.has(table!)) throw new ClusterRenderError(`${table}: not a table of the migrations`);
+    return [`ALTER TABLE ${db}.${localTableName(table!)} ON CLUSTER ${cluster} ${change}`];
   }
   throw new ClusterRenderError(`no cluster rendering for: ${statement.slice(0, 80)}`);
 }

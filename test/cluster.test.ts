@@ -88,15 +88,18 @@ describe('cluster rendering', () => {
     for (const raw of kindNames.map((k) => recordKinds[k].table)) expect(out.join('\n')).toContain(`'${localTableName(raw)}', ${shardingKeys[raw]})`);
   });
 
-  it('sets merge settings on the local tables, where the parts are, on every host', () => {
+  it('sets merge settings, indexes and projections on the local tables, where the parts are, on every host', () => {
     const alters = all(plain).filter((s) => s.startsWith('ALTER TABLE'));
-    expect(alters.length).toBeGreaterThan(0);
+    expect(alters.some((a) => a.includes(' MODIFY SETTING '))).toBe(true);
+    expect(alters.some((a) => a.includes(' ADD PROJECTION '))).toBe(true);
     const out = all(clustered);
     for (const a of alters) {
-      const [, table, settings] = /^ALTER TABLE \w+\.(\w+) MODIFY SETTING ([\s\S]+)$/.exec(a)!;
-      expect(out).toContain(`ALTER TABLE ${DB}.${localTableName(table!)} ON CLUSTER ${CLUSTER} MODIFY SETTING ${settings}`);
+      const [, table, change] = /^ALTER TABLE \w+\.(\w+) ([\s\S]+)$/.exec(a)!;
+      expect(out).toContain(`ALTER TABLE ${DB}.${localTableName(table!)} ON CLUSTER ${CLUSTER} ${change}`);
     }
-    expect(() => renderStatementForCluster(`ALTER TABLE ${DB}.nope MODIFY SETTING merge_selector_base = 20`, CLUSTER, { localTables: new Set(), rollupTargets: new Set() })).toThrow(ClusterRenderError);
+    for (const change of ['MODIFY SETTING merge_selector_base = 20', 'ADD PROJECTION p (SELECT _part_offset ORDER BY link_id)']) {
+      expect(() => renderStatementForCluster(`ALTER TABLE ${DB}.nope ${change}`, CLUSTER, { localTables: new Set(), rollupTargets: new Set() })).toThrow(ClusterRenderError);
+    }
   });
 
   it('points every materialized view from a local source to a local target', () => {
