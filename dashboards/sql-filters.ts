@@ -15,7 +15,7 @@ export const anyOf = (column: string, variable: string) =>
  * Free text from a text box as a string literal no input can leave. Grafana's `singlequote`
  * escapes ' as \' but leaves a backslash alone, so `\'` would close the string; percent-encoding
  * leaves only [A-Za-z0-9-_.~%] inside the quotes and ClickHouse decodes it back (a constant, so
- * the bloom-filter indexes still apply).
+ * the bloom-filter indexes and the by_link projection still apply).
  */
 export const textValue = (variable: string) => `trimBoth(decodeURLComponent('\${${variable}:percentencode}'))`;
 
