@@ -2,14 +2,14 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel } from './panels.js';
-import { currentLinks, errorBody, linkLastAccess, linkRowsByKey } from './shared-sql.js';
+import { currentLinks, errorBody, linkLastAccess } from './shared-sql.js';
 import { equalsRequiredText, rawTimeFilter, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /**
  * One link's timeline: its state, everything that happened to it in one list, then API calls,
  * webhook events, status changes and errors one by one. Opened
- * from a link id anywhere; the raw tables find the link's rows through their by_link projection (sql/010).
+ * from a link id anywhere; the raw tables answer from their by_link projection (sql/010), sorted by link.
  */
 const spec: DashboardSpec = {
   uid: dashboardUids.linkDetail,
@@ -21,9 +21,6 @@ const spec: DashboardSpec = {
 };
 
 const thisLink = equalsRequiredText('link_id', 'link_id');
-/** The link's rows of a raw table in the time range, found through its by_link projection. */
-const linkRows = (table: 'request_logs' | 'webhook_attempts') =>
-  `${rawTimeFilter('timestamp')} AND ${thisLink}\n    AND ${linkRowsByKey(table, rawTimeFilter('timestamp'), thisLink)}`;
 
 export const linkHeaderSql = `
   SELECT
@@ -49,14 +46,14 @@ export const linkApiCallsSql = `
     source,
     ${errorBody} AS error_body
   FROM request_logs
-  WHERE ${linkRows('request_logs')}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
   ORDER BY timestamp DESC
   LIMIT 200`;
 
 export const linkWebhookAttemptsSql = `
   SELECT timestamp, webhook_id, type, event, attempt, status_code, url, error
   FROM webhook_attempts
-  WHERE ${linkRows('webhook_attempts')}
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
   ORDER BY timestamp DESC, attempt DESC
   LIMIT 500`;
 
@@ -74,7 +71,7 @@ const timelineLimit = 300;
 /**
  * API calls, webhook attempts and status changes of the link in one time-ordered list, newest
  * first. Each branch is bounded the way its table is sorted: the raw tables by the time range and
- * hour key (toStartOfHour(timestamp) leads their sort key) and their by_link projection (link_id, timestamp), `links`
+ * hour key (toStartOfHour(timestamp) leads their sort key) and answered from their by_link projection (sorted by link_id, timestamp), `links`
  * by (link_id, updated_at), its whole sort key. Columns: kind, time, what happened, its status or
  * response code, and the request_id or webhook_id to open.
  */
@@ -90,7 +87,7 @@ export const linkTimelineSql = `
         request_id,
         '' AS webhook_id
       FROM request_logs
-      WHERE ${linkRows('request_logs')}
+      WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
       ORDER BY timestamp DESC
       LIMIT ${timelineLimit}
     )
@@ -104,7 +101,7 @@ export const linkTimelineSql = `
         '' AS request_id,
         webhook_id
       FROM webhook_attempts
-      WHERE ${linkRows('webhook_attempts')}
+      WHERE ${rawTimeFilter('timestamp')} AND ${thisLink}
       ORDER BY timestamp DESC, attempt DESC
       LIMIT ${timelineLimit}
     )
@@ -129,7 +126,7 @@ export const linkTimelineSql = `
 export const linkErrorsSql = `
   SELECT status_code, error_code, error_origin, count() AS errors, max(timestamp) AS last_seen
   FROM request_logs
-  WHERE ${linkRows('request_logs')} AND status_code >= 400
+  WHERE ${rawTimeFilter('timestamp')} AND ${thisLink} AND status_code >= 400
   GROUP BY status_code, error_code, error_origin
   ORDER BY errors DESC, status_code`;
 

@@ -48,25 +48,3 @@ export const errorBody = `if(status_code >= 400,
 
 /** '2xx', '4xx'...: the split of "requests over time". */
 export const responseClass = `concat(toString(intDiv(status_code, 100)), 'xx')`;
-
-/** Each raw table's sort key, as its by_link projection (sql/010) keeps it. */
-const rawSortKeys = {
-  request_logs: 'toStartOfHour(timestamp), institution, customer_id, timestamp',
-  webhook_attempts: 'toStartOfHour(timestamp), event, customer_id, timestamp',
-} as const;
-
-/**
- * Narrows a raw table to one link's rows through the primary key: the link's sort keys are read
- * from the by_link projection (sorted by link_id, a few granules), and the raw rows are then
- * looked up by those keys. The raw tables are sorted by hour first, so without this the engine
- * reads the link_id bloom filter of every granule of the range, more as the table grows. A filter
- * only: the query keeps its own conditions, so its answer is the same.
- */
-export function linkRowsByKey(table: keyof typeof rawSortKeys, ...where: string[]): string {
-  const key = rawSortKeys[table];
-  return `(${key}) IN (
-      SELECT ${key}
-      FROM ${table}
-      WHERE ${allOf(...where)}
-    )`;
-}
