@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createIngestQueue, producerRedis } from '../queue/jobs.js';
+import { warnIfRedisNotDurable } from '../queue/redis-persistence.js';
 import { clickhouseHealthKey } from '../workers/runtime.js';
 import { createIngestApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
@@ -29,6 +30,7 @@ export async function startIngest(
   if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
   const redis = producerRedis(config.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  warnIfRedisNotDurable(redis, logger);
   const queue = createIngestQueue(redis, config.QUEUE_PREFIX);
   queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
 

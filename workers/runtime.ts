@@ -5,6 +5,7 @@ import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clic
 import { migrate } from '../clickhouse/migrate.js';
 import { jobKey, QUEUE_NAME, rowsKey, workerRedis, type BatchJob } from '../queue/jobs.js';
 import { readJobRows } from '../queue/job-rows.js';
+import { warnIfRedisNotDurable } from '../queue/redis-persistence.js';
 import { sweepOrphanRows } from './orphan-rows.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
@@ -62,6 +63,7 @@ export async function startWorkerRuntime(
   await migrateWhenReachable(clickhouse, config, logger, abort.signal);
 
   const redis = workerRedis(config.REDIS_URL);
+  warnIfRedisNotDurable(redis, logger);
   // The per-job bookkeeping (flush lookups, rows reads, deletes) of up to WORKER_CONCURRENCY jobs
   // arrives in bursts: auto-pipelining sends each burst in one write instead of one per command.
   const jobRedis = workerRedis(config.REDIS_URL, { enableAutoPipelining: true });
