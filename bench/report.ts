@@ -4,6 +4,7 @@ import type { EndToEndResult } from './end-to-end.js';
 import type { QueueCapResult } from './queue-cap.js';
 import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
+import type { SoakResult } from './soak.js';
 import { ratio, round } from './stats.js';
 
 /** The JSON written to bench/results, and the table printed at the end. */
@@ -21,6 +22,7 @@ export interface BenchReport {
   endToEnd?: EndToEndResult;
   queueCap?: QueueCapResult;
   queries?: QuerySuite[];
+  soak?: SoakResult;
   /** set when a phase failed: the figures above are those of the phases that finished */
   error?: string;
   summary: SummaryRow[];
