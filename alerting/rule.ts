@@ -117,6 +117,16 @@ const timing = {
   severity: 'warning',
 } as const;
 
+/** Both response-share rules compare an institution with its own usual share, with the shared timing. */
+const againstOwnBaseline = () => ({
+  baseline: { method: 'previous_days', days: 7 } as Baseline,
+  baselineFactor: 3,
+  highBaselineRise: 0.5,
+  perCustomer: false,
+  ...timing,
+  resolve: { ...timing.resolve },
+});
+
 export const defaultRule: ErrorRateRule = {
   kind: 'error-rate',
   uid: 'error-rate-spike-per-institution',
@@ -128,12 +138,7 @@ export const defaultRule: ErrorRateRule = {
   errorCodes: [],
   minRequests: 50,
   errorRatioFloor: 0.05,
-  baseline: { method: 'previous_days', days: 7 },
-  baselineFactor: 3,
-  highBaselineRise: 0.5,
-  perCustomer: false,
-  ...timing,
-  resolve: { ...timing.resolve },
+  ...againstOwnBaseline(),
 };
 
 export const tokenRequiredRule: TokenRequiredRule = {
@@ -149,12 +154,7 @@ export const tokenRequiredRule: TokenRequiredRule = {
   // reach 25 % at a small institution (the simulator's normal scenario does); a burst, where the
   // institution asks every login for a token, goes past 80 %. 40 % sits between with room for noise.
   errorRatioFloor: 0.4,
-  baseline: { method: 'previous_days', days: 7 },
-  baselineFactor: 3,
-  highBaselineRise: 0.5,
-  perCustomer: false,
-  ...timing,
-  resolve: { ...timing.resolve },
+  ...againstOwnBaseline(),
 };
 
 export const webhookFailureRule: WebhookFailureRule = {

@@ -1,5 +1,7 @@
 const PHASES = ['express', 'middleware', 'e2e', 'engine', 'queries'] as const;
-export type Phase = (typeof PHASES)[number];
+/** Phases that run only when named in --only (too long for a default run). */
+const EXTRA_PHASES = ['soak'] as const;
+export type Phase = (typeof PHASES)[number] | (typeof EXTRA_PHASES)[number];
 
 /** The two modes: `--quick` (CI, about a minute, small sizes) and the full run. */
 export interface BenchOptions {
@@ -35,6 +37,10 @@ export interface BenchOptions {
     fixedRecordsPerSecond?: number;
   };
   engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number };
+  /** `--only=soak`: a steady rate held for `minutes` (`--soak-minutes=N`), reported minute by minute */
+  soak: { minutes: number; recordsPerSecond: number; maxInFlight: number; drainTimeoutMs: number };
+  /** the queue Redis's fsync policy (`--redis-appendfsync=everysec` only to measure what `always` costs) */
+  redisAppendfsync: 'always' | 'everysec';
   queries: { sizes: number[]; repetitions: number };
 }
 
@@ -43,7 +49,10 @@ export function parseOptions(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   const phases = new Set<Phase>(only ? (only.split(',') as Phase[]) : PHASES);
-  for (const p of phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(', ')}`);
+  const known: readonly string[] = [...PHASES, ...EXTRA_PHASES];
+  for (const p of phases) if (!known.includes(p)) throw new Error(`unknown phase ${p}; phases: ${known.join(', ')}`);
+  const appendfsync = (argv.find((a) => a.startsWith('--redis-appendfsync='))?.slice('--redis-appendfsync='.length) ?? 'always') as BenchOptions['redisAppendfsync'];
+  if (appendfsync !== 'always' && appendfsync !== 'everysec') throw new Error('--redis-appendfsync must be always or everysec');
   const pipelineEnv: Record<string, string> = {};
   argv.forEach((a, i) => {
     if (a === '--env' && argv[i + 1]) {
@@ -53,7 +62,17 @@ export function parseOptions(argv: string[]): BenchOptions {
   });
   const outDir = argv.find((a) => a.startsWith('--out='))?.slice('--out='.length);
   const sizes = argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length);
-  const common = { phases, profile: argv.includes('--profile'), pipelineEnv, ...(outDir ? { outDir } : {}), batchSize: 500 };
+  const soakMinutes = Number(argv.find((a) => a.startsWith('--soak-minutes='))?.slice('--soak-minutes='.length) ?? 10);
+  const common = {
+    phases,
+    profile: argv.includes('--profile'),
+    pipelineEnv,
+    ...(outDir ? { outDir } : {}),
+    batchSize: 500,
+    redisAppendfsync: appendfsync,
+    // 40,000 records/s: about half the sustained rate of the latest full runs (README, "Performance"); --rate=N to change
+    soak: { minutes: soakMinutes, recordsPerSecond: 40_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
+  };
   const options: BenchOptions = quick
     ? {
         ...common,
@@ -77,7 +96,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       };
   if (sizes) options.queries.sizes = sizes.split(',').map(Number);
   const rate = argv.find((a) => a.startsWith('--rate='))?.slice('--rate='.length);
-  if (rate) options.e2e.fixedRecordsPerSecond = Number(rate);
+  if (rate) {
+    options.e2e.fixedRecordsPerSecond = Number(rate);
+    options.soak.recordsPerSecond = Number(rate);
+  }
   // `--batch=N`: records per request (default 500, the producer SDK's default batch)
   const batch = argv.find((a) => a.startsWith('--batch='))?.slice('--batch='.length);
   if (batch) options.batchSize = Number(batch);

@@ -33,8 +33,14 @@ export interface RunningPipeline {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startPipeline(o: { dir: string; env?: Record<string, string>; cpuProfileDir?: string }): Promise<RunningPipeline> {
-  const redis = await startLocalRedis({ dir: join(o.dir, 'redis') });
+export async function startPipeline(o: {
+  dir: string;
+  env?: Record<string, string>;
+  cpuProfileDir?: string;
+  /** the queue Redis's fsync policy (default: always, the one that keeps every 202) */
+  redisAppendfsync?: 'always' | 'everysec';
+}): Promise<RunningPipeline> {
+  const redis = await startLocalRedis({ dir: join(o.dir, 'redis'), appendfsync: o.redisAppendfsync });
   const apiKey = randomBytes(16).toString('hex');
   const port = await freePort();
   const env: Record<string, string> = {

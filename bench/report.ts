@@ -5,6 +5,7 @@ import type { QueueCapResult } from './queue-cap.js';
 import type { OtlpRateResult } from './otlp-rate.js';
 import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
+import type { SoakResult } from './soak.js';
 import { ratio, round } from './stats.js';
 
 /** The JSON written to bench/results, and the table printed at the end. */
@@ -24,6 +25,7 @@ export interface BenchReport {
   /** the same request logs through /v1/logs (JSON) and /otlp/v1/traces (OTLP protobuf spans) */
   otlp?: OtlpRateResult;
   queries?: QuerySuite[];
+  soak?: SoakResult;
   /** set when a phase failed: the figures above are those of the phases that finished */
   error?: string;
   summary: SummaryRow[];

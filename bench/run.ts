@@ -5,6 +5,7 @@ import { repoRoot } from './child-process.js';
 import { measureEngineCeiling } from './engine-ceiling.js';
 import { openEngine } from './engine.js';
 import { runEndToEnd } from './end-to-end.js';
+import { formatSoak, runSoak } from './soak.js';
 import { measureQueueCap } from './queue-cap.js';
 import { measureOtlpRate } from './otlp-rate.js';
 import { measureExpressCeiling } from './express-ceiling.js';
@@ -20,6 +21,7 @@ import { measureMiddlewareOverhead } from '../producer/bench.js';
 
 /**
  * `npm run bench [-- --quick] [--only=express,e2e,engine,queries] [--profile] [--env K=V] [--sizes=1000000,10000000]`
+ * [--redis-appendfsync=everysec] (to measure what `always` costs); `--only=soak [--soak-minutes=10] [--rate=N]` (never by default)
  * Phases: the Express ceiling, the end-to-end pipeline (its own processes), the engine's raw
  * insert ceiling, then the dashboard and alert queries. The engine phases run last because this
  * process can open only one engine and the end-to-end worker must not share the cores with it.
@@ -76,7 +78,7 @@ async function main() {
       if (profileDir) mkdirSync(profileDir, { recursive: true });
       // quick: a small byte cap, so the queue-cap phase fills it in seconds
       const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(64 * 2 ** 20) } : {}), ...options.pipelineEnv };
-      const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir });
+      const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir, redisAppendfsync: options.redisAppendfsync });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
         progress.start('OTLP path', 'the same request logs as JSON and as OTLP spans');
@@ -93,6 +95,17 @@ async function main() {
         await pipeline.stop();
       }
       if (profileDir) progress.done(`CPU profiles of ingest and worker in ${profileDir} (summarise: npx tsx bench/profile-summary.ts ${profileDir})`);
+    }
+
+    if (options.phases.has('soak')) {
+      progress.start('soak', `starting the pipeline for ${options.soak.minutes} minutes at ${options.soak.recordsPerSecond} records/s`);
+      const pipeline = await startPipeline({ dir: join(work, 'soak'), env: options.pipelineEnv, redisAppendfsync: options.redisAppendfsync });
+      try {
+        partial.soak = await runSoak({ ...options.soak, pipeline, pool, progress });
+      } finally {
+        progress.start('soak', 'stopping the pipeline');
+        await pipeline.stop();
+      }
     }
 
     if (options.phases.has('engine') || options.phases.has('queries')) {
@@ -148,6 +161,7 @@ async function main() {
   writeFileSync(join(outDir, `latest-${options.mode}.json`), JSON.stringify(report, null, 2));
   process.stdout.write(`${formatSummary(report)}\n`);
   if (report.queries) process.stdout.write(`${formatQueries(report.queries)}\n`);
+  if (report.soak) process.stdout.write(`\n${formatSoak(report.soak)}\n`);
   process.stdout.write(`\nreport: ${file}\n`);
   if (failure) throw failure;
 }

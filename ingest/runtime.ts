@@ -1,10 +1,11 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createIngestQueue, producerRedis } from '../queue/jobs.js';
 import { redisKeys } from '../queue/redis-keys.js';
+import { warnIfRedisNotDurable } from '../queue/redis-persistence.js';
 import { createIngestApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
 import { createIngestMetrics } from './metrics.js';
@@ -24,7 +25,11 @@ export interface IngestRuntime {
 export async function startIngest(
   config: Config,
   logger: Logger,
-  options: { stages?: readonly Stage[] } = {},
+  options: {
+    stages?: readonly Stage[];
+    /** How long a client may take to send its whole request (default 30 s; tests shorten it). */
+    requestTimeoutMs?: number;
+  } = {},
 ): Promise<IngestRuntime> {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is required');
   if (config.INGEST_API_KEYS.length === 0) throw new Error('INGEST_API_KEYS must list at least one key');
@@ -33,6 +38,7 @@ export async function startIngest(
   }
   const redis = producerRedis(config.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  warnIfRedisNotDurable(redis, logger);
   const queue = createIngestQueue(redis, config.QUEUE_PREFIX);
   queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
 
@@ -54,14 +60,19 @@ export async function startIngest(
     return Object.values(c).reduce((a, b) => a + b, 0);
   });
   const app = createIngestApp({ config, queue, redis, checkClickHouse, logger, metrics, stages: options.stages ?? configuredStages(config) });
-  const server = app.listen(config.PORT, config.HOST);
+  // Slow clients must not hold sockets forever. Node checks these timeouts every
+  // connectionsCheckingInterval (30 s by default, which would let a slow request live up to twice
+  // its timeout): check every second.
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const server = createServer(
+    { requestTimeout, headersTimeout: Math.min(10_000, requestTimeout), connectionsCheckingInterval: Math.min(1000, requestTimeout / 2) },
+    app,
+  );
+  server.listen(config.PORT, config.HOST);
   await new Promise<void>((res, rej) => {
     server.once('listening', res);
     server.once('error', rej);
   });
-  // Slow clients must not hold sockets forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
   answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;

@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { DURABLE_REDIS } from '../queue/redis-persistence.js';
 
-/** A private redis-server for `npm start` and the tests: AOF on, noeviction, loopback only. */
+/**
+ * A private redis-server for `npm start`, the tests and the bench: AOF fsynced before every reply
+ * (queue/redis-persistence.ts DURABLE_REDIS), noeviction, loopback only.
+ */
 export interface LocalRedis {
   url: string;
   port: number;
@@ -71,7 +75,13 @@ async function stopStaleRedis(pidFile: string): Promise<void> {
  * group) does not stop Redis before the worker has written and completed what it holds; the
  * caller stops it last.
  */
-export async function startLocalRedis(opts: { dir: string; port?: number; detached?: boolean }): Promise<LocalRedis> {
+export async function startLocalRedis(opts: {
+  dir: string;
+  port?: number;
+  detached?: boolean;
+  /** Only to measure what the guarantee costs (bench `--redis-appendfsync=everysec`): anything but 'always' can lose a 202. */
+  appendfsync?: 'always' | 'everysec';
+}): Promise<LocalRedis> {
   ensureRedisServerInstalled();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
@@ -83,9 +93,11 @@ export async function startLocalRedis(opts: { dir: string; port?: number; detach
       '--port', String(port),
       '--bind', '127.0.0.1',
       '--dir', dir,
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction',
+      // always: Redis writes and fsyncs the AOF before it replies. With everysec it may postpone the
+      // write while a background fsync runs and reply anyway, so kill -9 lost acknowledged batches.
+      '--appendonly', DURABLE_REDIS.appendonly,
+      '--appendfsync', opts.appendfsync ?? DURABLE_REDIS.appendfsync,
+      '--maxmemory-policy', DURABLE_REDIS['maxmemory-policy'],
       // above ingest's default QUEUE_MAX_BYTES (512 MiB): ingest answers 429 before Redis refuses writes
       '--maxmemory', '1gb',
       '--save', '',

@@ -6,6 +6,7 @@ import { migrate } from '../clickhouse/migrate.js';
 import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
 import { redisKeys } from '../queue/redis-keys.js';
 import { readJobRows } from '../queue/job-rows.js';
+import { warnIfRedisNotDurable } from '../queue/redis-persistence.js';
 import { sweepOrphanRows } from './orphan-rows.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
@@ -61,6 +62,7 @@ export async function startWorkerRuntime(
   await migrateWhenReachable(clickhouse, config, logger, abort.signal);
 
   const redis = workerRedis(config.REDIS_URL);
+  warnIfRedisNotDurable(redis, logger);
   // The per-job bookkeeping (flush lookups, rows reads, deletes) of up to WORKER_CONCURRENCY jobs
   // arrives in bursts: auto-pipelining sends each burst in one write instead of one per command.
   const jobRedis = workerRedis(config.REDIS_URL, { enableAutoPipelining: true });

@@ -33,7 +33,12 @@ describe('ClickHouse unavailable for a while', () => {
     let server = await startQueryEndpoint(base, logger);
     const chUrl = `http://127.0.0.1:${port}`;
     const serverMode = loadConfig({
-      ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')])),
+      // back to environment strings; parsed maps (OTLP_ATTRIBUTES) are left to their defaults
+      ...Object.fromEntries(
+        Object.entries(base)
+          .filter(([, v]) => Array.isArray(v) || v === null || typeof v !== 'object')
+          .map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')]),
+      ),
       CLICKHOUSE_URL: chUrl,
       CLICKHOUSE_PASSWORD: 'server-pw',
       QUEUE_MAX_JOBS: '12',

@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { createLogger } from '../../lib/logger.js';
 import { startIngest } from '../../ingest/runtime.js';
 import { startWorkerRuntime } from '../../workers/runtime.js';
 import { freePort, startLocalRedis } from '../../scripts/local-redis.js';
 import { testConfig } from '../helpers/pipeline.js';
+import { ALL_JOB_STATES, BatchLedger } from './batch-ledger.js';
 
 /** Redis killed (SIGKILL) and restarted with its AOF while jobs are queued: every 202 still lands. */
 describe('Redis restarted while jobs are queued', () => {
@@ -34,13 +36,15 @@ describe('Redis restarted while jobs are queued', () => {
         ),
       });
     };
-    let accepted = 0;
+    const ledger = new BatchLedger();
+    const accept = async (res: Response) => ledger.accept(((await res.json()) as { batch_id: string }).batch_id, 10);
     for (let i = 0; i < 20; i++) {
-      expect((await post()).status).toBe(202);
-      accepted += 10;
+      const res = await post();
+      expect(res.status).toBe(202);
+      await accept(res);
     }
 
-    // kill -9: the AOF already holds every acknowledged write (written before Redis replies)
+    // kill -9: the AOF already holds every acknowledged write (appendfsync always: written and fsynced before Redis replies)
     redis.process.kill('SIGKILL');
     await new Promise((r) => redis.process.once('exit', r));
     const t0 = Date.now();
@@ -54,24 +58,34 @@ describe('Redis restarted while jobs are queued', () => {
     for (let i = 0; i < 10; i++) {
       for (let tries = 0; ; tries++) {
         const res = await post();
-        if (res.status === 202) break;
+        if (res.status === 202) {
+          await accept(res);
+          break;
+        }
         expect(res.status).toBe(503);
         if (tries > 100) throw new Error('ingest never reconnected');
         await new Promise((r) => setTimeout(r, 100));
       }
-      accepted += 10;
     }
 
     const worker = await startWorkerRuntime(config, logger);
-    const deadline = Date.now() + 60_000;
-    while (Object.values(await worker.queue.getJobCounts('wait', 'active', 'delayed')).some((c) => c > 0)) {
-      if (Date.now() > deadline) throw new Error('queue did not drain');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // every pending state (BullMQ has more than wait/active/delayed), then every accepted batch id
+    const landed = await ledger.waitForLanding(worker.queue, worker.clickhouse, 'observability.request_logs', 60_000);
+    const { missing, duplicated } = ledger.discrepancies(landed);
     const [row] = await (
       await worker.clickhouse.query({ query: 'SELECT count() AS n, uniqExact(request_id) AS u FROM observability.request_logs', format: 'JSONEachRow' })
     ).json<{ n: number; u: number }>();
-    console.log(`redis restart: accepted ${accepted} records (${seq} requests sent, one while Redis was down), raw ${row!.n}`);
+    const accepted = ledger.records;
+    console.log(
+      `redis restart: accepted ${accepted} records in ${ledger.accepted.size} batches (${seq} requests sent, one while Redis was down), raw ${row!.n}; ` +
+        `job counts ${JSON.stringify(await worker.queue.getJobCounts(...ALL_JOB_STATES))}`,
+    );
+    if (missing.length) {
+      const client = new Redis(redis.url);
+      console.log((await ledger.explain(missing, { queue: worker.queue, redis: client, prefix: config.QUEUE_PREFIX, redisDir: dir, landed })).join('\n'));
+      client.disconnect();
+    }
+    expect({ missing, duplicated }).toEqual({ missing: [], duplicated: [] });
     expect([Number(row!.n), Number(row!.u)]).toEqual([accepted, accepted]);
     await ingest.stop();
     await worker.stop();
