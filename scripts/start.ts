@@ -32,7 +32,7 @@ let redis: LocalRedis | undefined;
 if (!env.REDIS_URL) {
   redis = await startLocalRedis({ dir: join(dataRoot, 'redis'), port: Number(env.LOCAL_REDIS_PORT ?? 0) || undefined, detached: true });
   env.REDIS_URL = redis.url;
-  say(`private redis-server on ${redis.url} (AOF on, noeviction; data in ${join(dataRoot, 'redis')})`);
+  say(`private redis-server on ${redis.url} (AOF fsynced before each reply, noeviction; data in ${join(dataRoot, 'redis')})`);
 }
 if (!env.INGEST_API_KEYS) env.INGEST_API_KEYS = `dev-${randomBytes(12).toString('hex')}`;
 const apiKey = env.INGEST_API_KEYS.split(',')[0]!.trim();
