@@ -66,6 +66,8 @@ export async function startWorkerRuntime(
   // The per-job bookkeeping (flush lookups, rows reads, deletes) of up to WORKER_CONCURRENCY jobs
   // arrives in bursts: auto-pipelining sends each burst in one write instead of one per command.
   const jobRedis = workerRedis(config.REDIS_URL, { enableAutoPipelining: true });
+  // As in ingest: a Redis restart is logged, not an "Unhandled error event" from ioredis; both reconnect.
+  for (const connection of [redis, jobRedis]) connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redis, prefix: config.QUEUE_PREFIX });
   const metrics = createWorkerMetrics();
   const writer = new ClickHouseWriter({
