@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
+import type { ClickHouseClient } from '../clickhouse/client.js';
 import { loadMigrations, migrate, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
 import { rawTableTime, rollups } from '../clickhouse/tables.js';
 import {
   chTime, jsonDepth, jsonLimits, kindNames, pipelineColumns, recordKinds, requestLogRow, requestLogSchema, webhookAttemptRow, webhookAttemptSchema,
 } from '../schema/records.js';
 import { safeParseFast } from '../schema/fast-parse.js';
-import { loadConfig } from '../config/env.js';
+import { openMigratedEngine, type MigratedEngine } from './helpers/migrated-engine.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'obs-schema-'));
 const db = 'observability';
 let ch: ClickHouseClient;
 
@@ -36,13 +34,13 @@ const mergeTreeTables = async () =>
     })
   ).json<{ name: string; engine_full: string }>();
 
+let engine: MigratedEngine | undefined;
 beforeAll(async () => {
-  ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
-  await migrate(ch, { database: db });
+  engine = await openMigratedEngine('schema', db);
+  ch = engine.ch;
 });
 afterAll(async () => {
-  await ch?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await engine?.close();
 });
 
 describe('schema', () => {

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClickHouse, type ClickHouseClient } from '../../clickhouse/client.js';
+import type { ClickHouseClient } from '../../clickhouse/client.js';
 import { migrate } from '../../clickhouse/migrate.js';
 import { ClusterRenderError, renderAccessForCluster } from '../../clickhouse/cluster.js';
-import { loadConfig } from '../../config/env.js';
 import { buildDashboards } from '../../dashboards/index.js';
 import { buildCustomerDashboards, customerVariant } from '../../dashboards/customer-variant.js';
 import { dropTenantDdl, tenantGrants, tenantTables, tenantUserDdl, tenantViewsDdl } from '../../tenancy/ddl.js';
@@ -15,9 +12,9 @@ import { tenantName, TenantNameError } from '../../tenancy/identifier.js';
 import { listTenants, refreshTenantViews, runStatements } from '../../tenancy/tenants.js';
 import { queryPanels, type DashboardJson } from '../dashboards/dashboard-json.js';
 import { ALL, expandQuery, type TemplateVariable } from '../dashboards/grafana-expander.js';
+import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
 import { root } from './world.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'obs-tenancy-ddl-'));
 const db = 'observability';
 const CLUSTER = 'obs_cluster';
 let ch: ClickHouseClient;
@@ -26,13 +23,13 @@ const rows = async <T = Record<string, unknown>>(query: string, query_params: Re
   (await ch.query({ query, query_params, format: 'JSONEachRow' })).json<T>();
 const formatted = async (statement: string) => (await rows<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: statement }))[0]!.f;
 
+let engine: MigratedEngine | undefined;
 beforeAll(async () => {
-  ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
-  await migrate(ch, { database: db });
+  engine = await openMigratedEngine('tenancy-ddl', db);
+  ch = engine.ch;
 });
 afterAll(async () => {
-  await ch?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await engine?.close();
 });
 
 describe('tenant names', () => {
@@ -183,7 +180,7 @@ describe('npm run tenants', () => {
     spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/tenants.ts'), ...args], {
       cwd: root,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, CLICKHOUSE_DATA_DIR: join(dir, 'unused') },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CLICKHOUSE_DATA_DIR: join(engine!.dir, 'unused') },
     });
 
   it.each([['add', 'acme', '--org-id', '2'], ['list'], ['remove', 'acme']])('refuses %s in embedded mode, saying why', (...args) => {

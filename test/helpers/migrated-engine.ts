@@ -1,0 +1,29 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClickHouse, type ClickHouseClient } from '../../clickhouse/client.js';
+import { migrate } from '../../clickhouse/migrate.js';
+import { loadConfig } from '../../config/env.js';
+
+export interface MigratedEngine {
+  /** the temporary directory holding the engine's data (under `ch/`); free for the test's other files */
+  dir: string;
+  ch: ClickHouseClient;
+  /** closes the engine and removes the directory */
+  close(): Promise<void>;
+}
+
+/** A fresh embedded engine in a temporary directory with every migration applied: what schema-level tests start from. */
+export async function openMigratedEngine(name: string, database = 'observability'): Promise<MigratedEngine> {
+  const dir = mkdtempSync(join(tmpdir(), `obs-${name}-`));
+  const ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
+  await migrate(ch, { database });
+  return {
+    dir,
+    ch,
+    async close() {
+      await ch.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
