@@ -16,6 +16,7 @@ import { Progress } from './progress.js';
 import { entityOf, generateQueryData, requestIdOf, waitForMerges } from './query-data.js';
 import { runQuerySuite } from './query-bench.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
+import { chartsDirOf, writeCharts } from './charts.js';
 import { buildTrafficPool } from './traffic-pool.js';
 import { measureMiddlewareOverhead } from '../producer/bench.js';
 
@@ -163,6 +164,8 @@ async function main() {
   if (report.queries) process.stdout.write(`${formatQueries(report.queries)}\n`);
   if (report.soak) process.stdout.write(`\n${formatSoak(report.soak)}\n`);
   process.stdout.write(`\nreport: ${file}\n`);
+  // after the report is written, so a chart that fails to render costs no figure
+  process.stdout.write(`charts: ${(await writeCharts(report, chartsDirOf(file))).join(', ')}\n`);
   if (failure) throw failure;
 }
 
