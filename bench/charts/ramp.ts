@@ -25,7 +25,8 @@ export function stepLabels(steps: StepResult[], refineSteps: number | undefined)
 /** The ramp and the half-rate step: offered, accepted and visible records/s per step. */
 export function rampChart(report: BenchReport): Chart | undefined {
   const x = report.endToEnd;
-  if (!x) return undefined;
+  // `--rate=N` runs no ramp: its 'sustained' rate is 2 × N, not a measurement
+  if (!x || x.steps.length === 0) return undefined;
   const refineSteps = (report.options.e2e as { refineSteps?: number } | undefined)?.refineSteps;
   const labels = [...stepLabels(x.steps, refineSteps), 'half rate'];
   const rows = [...x.steps, x.atHalfRate].flatMap((s, i) =>

@@ -173,7 +173,9 @@ describe('bench charts', () => {
     // without the engine phase there is no 0.5 × engine target, only the sustained line
     const noEngine = marks(await svgOf(report({ endToEnd }), 'ramp'), 'rule mark');
     expect(noEngine.map((r) => Number(r.fields['records/s']))).toEqual([32_800]);
-    // a half-rate step without freshness (e.g. --rate) has no freshness row
+    // --rate=N runs one step and no ramp: latency only
+    expect(chartsOf(report({ endToEnd: { ...endToEnd, steps: [], sustainedRecordsPerSecond: 2 * HALF.offeredRecordsPerSecond } })).map((c) => c.name)).toEqual(['latency']);
+    // a half-rate step without freshness has no freshness row
     const noFreshness = report({ endToEnd: { ...endToEnd, atHalfRate: { ...HALF, freshnessMs: undefined } } });
     const latency = await svgOf(noFreshness, 'latency');
     expect(marks(latency, 'point').some((p) => p.fields.measure!.startsWith('freshness'))).toBe(false);
