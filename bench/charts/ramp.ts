@@ -50,7 +50,7 @@ export function rampChart(report: BenchReport): Chart | undefined {
           data: { values: rows },
           mark: { type: 'line', point: false, strokeWidth: 1.5 },
           encoding: {
-            x: { field: 'step', type: 'ordinal', sort: labels, title: 'step (in run order)', axis: { labelAngle: 0 } },
+            x: { field: 'step', type: 'ordinal', sort: labels, title: 'step (in run order)', axis: { labelAngle: labels.length > 10 ? -40 : 0 } },
             y,
             color: { field: 'series', type: 'nominal', sort: SERIES.map(([s]) => s), title: null, legend: { orient: 'top' } },
           },
