@@ -4,7 +4,8 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel, timeSeriesPanel } from './panels.js';
 import { errorBody, responseClass } from './shared-sql.js';
-import { allOf, anyOf, matchesText, rawTimeFilter } from './sql-filters.js';
+import { allOf, anyOf, matchesText, noneSelected, rawTimeFilter } from './sql-filters.js';
+import { fromCutoff, newestRowsCutoff } from './newest-rows.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /** Logs: every API call, filterable and searchable; an error row carries its body. */
@@ -34,7 +35,36 @@ export const requestsByClassSql = `
   GROUP BY time, response_class
   ORDER BY time, response_class`;
 
+/** The Requests table's row limit. */
+const requestsShown = 1000;
+const textSearches = ['link_id', 'request_id', 'external_id'];
+/** The dropdowns request_errors_1m has no column for. */
+const notInErrorRollup = ['endpoint', 'method', 'status_code', 'source'];
+
+/**
+ * Where the table's newest rows start: counted in request_errors_1m (~40 rows a minute) while only
+ * the customer and institution dropdowns can filter, in request_stats_1m (every dropdown's column)
+ * once another dropdown filters. The rollups have no per-request ids: while a search box is
+ * filled neither branch reads and the range bounds the read (the ids' indexes then skip granules).
+ */
+const requestsCutoff = newestRowsCutoff({
+  limit: requestsShown,
+  counts: [
+    {
+      table: 'request_errors_1m',
+      rows: 'requests',
+      where: [noneSelected(...textSearches), noneSelected(...notInErrorRollup), anyOf('customer_id', 'customer'), anyOf('institution', 'institution')],
+    },
+    {
+      table: 'request_stats_1m',
+      rows: 'requests',
+      where: [noneSelected(...textSearches), `NOT ${noneSelected(...notInErrorRollup)}`, ...dropdownFilters],
+    },
+  ],
+});
+
 export const requestLogsSql = `
+  WITH ${requestsCutoff} AS cutoff
   SELECT
     timestamp,
     status_code,
@@ -53,9 +83,10 @@ export const requestLogsSql = `
     matchesText('link_id', 'link_id'),
     matchesText('request_id', 'request_id'),
     matchesText('external_id', 'external_id'),
+    fromCutoff('timestamp'),
   )}
   ORDER BY timestamp DESC
-  LIMIT 1000`;
+  LIMIT ${requestsShown}`;
 
 export function logsDashboard() {
   return observabilityDashboard(spec)
