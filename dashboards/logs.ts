@@ -38,11 +38,11 @@ export const requestsByClassSql = `
 /** The Requests table's row limit. */
 const requestsShown = 1000;
 const textSearches = ['link_id', 'request_id', 'external_id'];
-/** The dropdowns request_errors_1m has no column for. */
+/** The dropdowns request_errors_5m has no column for. */
 const notInErrorRollup = ['endpoint', 'method', 'status_code', 'source'];
 
 /**
- * Where the table's newest rows start: counted in request_errors_1m (~40 rows a minute) while only
+ * Where the table's newest rows start: counted in request_errors_5m (a row per 5 minutes, institution and customer) while only
  * the customer and institution dropdowns can filter, in request_stats_1m (every dropdown's column)
  * once another dropdown filters. The rollups have no per-request ids: while a search box is
  * filled neither branch reads and the range bounds the read (the ids' indexes then skip granules).
@@ -51,12 +51,16 @@ const requestsCutoff = newestRowsCutoff({
   limit: requestsShown,
   counts: [
     {
-      table: 'request_errors_1m',
+      table: 'request_errors_5m',
+      bucket: 'bucket',
+      seconds: 300,
       rows: 'requests',
       where: [noneSelected(...textSearches), noneSelected(...notInErrorRollup), anyOf('customer_id', 'customer'), anyOf('institution', 'institution')],
     },
     {
       table: 'request_stats_1m',
+      bucket: 'minute',
+      seconds: 60,
       rows: 'requests',
       where: [noneSelected(...textSearches), `NOT ${noneSelected(...notInErrorRollup)}`, ...dropdownFilters],
     },

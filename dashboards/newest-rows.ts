@@ -15,20 +15,30 @@ import { allOf } from './sql-filters.js';
  * filters, or the range holds fewer than N rows) the cutoff is 1970 and the range alone bounds the
  * read. Each branch of `counts` is guarded by constants, so only the one that applies is read.
  */
-export function newestRowsCutoff(o: { limit: number; counts: { table: string; rows: string; where: string[] }[] }): string {
+export interface RowCounts {
+  table: string;
+  /** its time bucket column (a DateTime in UTC) and the bucket's length in seconds */
+  bucket: string;
+  seconds: number;
+  /** the row count of a rollup row */
+  rows: string;
+  where: string[];
+}
+
+export function newestRowsCutoff(o: { limit: number; counts: RowCounts[] }): string {
   const branches = o.counts.map(
     (c) => `
-        SELECT minute, ${c.rows} AS rows
+        SELECT ${c.bucket} AS start, ${c.rows} AS rows
         FROM ${c.table}
-        WHERE ${allOf('minute > $__fromTime', 'minute <= $__toTime - 60', ...c.where).replaceAll('\n    AND', '\n          AND')}`,
+        WHERE ${allOf(`${c.bucket} > $__fromTime`, `${c.bucket} <= $__toTime - ${c.seconds}`, ...c.where).replaceAll('\n    AND', '\n          AND')}`,
   );
   return `(
-    SELECT max(minute)
+    SELECT max(start)
     FROM (
-      SELECT minute, sum(sum(rows)) OVER (ORDER BY minute DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS newer_rows
+      SELECT start, sum(sum(rows)) OVER (ORDER BY start DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS newer_rows
       FROM (${branches.join('\n        UNION ALL')}
       )
-      GROUP BY minute
+      GROUP BY start
     )
     WHERE newer_rows >= ${o.limit}
   )`;
