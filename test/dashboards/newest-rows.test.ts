@@ -131,3 +131,21 @@ describe('Logs / Requests from a cutoff', () => {
     await expectSameAnswer(panelQuery({}, { request_id: 'tie_7' }), "request_id = 'tie_7'");
   });
 });
+
+describe('Logs / Requests reads what the newest rows need, not the table', () => {
+  it('ten times more rows in the range: the panel reads about as many rows, the query without the cutoff ten times more', async () => {
+    const cutoffCondition = /\n\s*AND timestamp >= cutoff AND toStartOfHour\(timestamp\) >= toStartOfHour\(cutoff\)/;
+    expect(panelQuery()).toMatch(cutoffCondition);
+    const withoutCutoff = panelQuery().replace(cutoffCondition, '');
+    const before = { panel: (await query(panelQuery())).readRows, plain: (await query(withoutCutoff)).readRows };
+    // 600k more rows over the range's first 22 hours, in several inserts (parts), as history accumulates.
+    for (let part = 0; part < 6; part++) {
+      await insert(rows(`history_${part}`, 100_000, `${ms(from)} + toIntervalMillisecond(cityHash64(number, ${part}) % ${22 * HOUR})`));
+    }
+    await expectSameAnswer(panelQuery(), '1');
+    const after = { panel: (await query(panelQuery())).readRows, plain: (await query(withoutCutoff)).readRows };
+    expect(after.plain).toBeGreaterThan(before.plain * 5);
+    expect(after.panel).toBeLessThan(before.panel * 1.5);
+    expect(after.panel).toBeLessThan(after.plain / 10);
+  }, 120_000);
+});
