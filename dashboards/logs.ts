@@ -27,11 +27,27 @@ const dropdownFilters = [
   anyOf('source', 'source'),
 ];
 
-/** The rollup has no per-request ids, so this chart follows the dropdowns, not the searches. */
+/** The dropdowns request_status_1m has no column for. */
+const notInStatusRollup = ['endpoint', 'method', 'source'];
+
+/**
+ * The rollups have no per-request ids, so this chart follows the dropdowns, not the searches.
+ * While endpoint, method and source are All (as the dashboard opens) it reads request_status_1m,
+ * whose rows per minute are bounded by institutions x customers x responses (request_stats_1m
+ * keeps close to a row per request at volume); once one of them filters, request_stats_1m. The
+ * guards are constants: only one branch is read, and both give the same counts.
+ */
 export const requestsByClassSql = `
   SELECT $__timeInterval(minute) AS time, ${responseClass} AS response_class, sum(requests) AS requests
-  FROM request_stats_1m
-  WHERE ${allOf('$__timeFilter(minute)', ...dropdownFilters)}
+  FROM (
+    SELECT minute, status_code, requests
+    FROM request_status_1m
+    WHERE ${allOf(noneSelected(...notInStatusRollup), '$__timeFilter(minute)', anyOf('customer_id', 'customer'), anyOf('institution', 'institution'), anyOf('status_code', 'status_code')).replaceAll('\n', '\n  ')}
+    UNION ALL
+    SELECT minute, status_code, requests
+    FROM request_stats_1m
+    WHERE ${allOf(`NOT ${noneSelected(...notInStatusRollup)}`, '$__timeFilter(minute)', ...dropdownFilters).replaceAll('\n', '\n  ')}
+  )
   GROUP BY time, response_class
   ORDER BY time, response_class`;
 

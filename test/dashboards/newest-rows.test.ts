@@ -149,3 +149,30 @@ describe('Logs / Requests reads what the newest rows need, not the table', () =>
     expect(after.panel).toBeLessThan(after.plain / 10);
   }, 120_000);
 });
+
+describe('Logs / Requests by response class', () => {
+  const byClassSql = panelByTitle(board, 'Requests by response class').targets![0]!.rawSql;
+  const chart = (pick: Record<string, string[]> = {}) =>
+    expandQuery(byClassSql, { fromMs: from, toMs: now, intervalMs: 5 * MINUTE, variables: boardVariables(board, pick) });
+  /** The plain question, on the rollup that has every dropdown's column. */
+  const reference = (where: string) => `
+    SELECT toStartOfInterval(minute, INTERVAL 300 second) AS time, concat(toString(intDiv(status_code, 100)), 'xx') AS response_class, sum(requests) AS requests
+    FROM request_stats_1m
+    WHERE minute >= toDateTime(${Math.floor(from / 1000)}) AND minute <= toDateTime(${Math.floor(now / 1000)}) AND ${where}
+    GROUP BY time, response_class
+    ORDER BY time, response_class`;
+
+  it('the same counts from request_status_1m as opened, and from request_stats_1m once endpoint, method or source filters', async () => {
+    const cases: [Record<string, string[]>, string][] = [
+      [{}, '1'],
+      [{ institution: ['bank_rare', 'bank_a'], status_code: ['500', '201'] }, "institution IN ('bank_rare', 'bank_a') AND status_code IN (500, 201)"],
+      [{ endpoint: ['/api/links/'] }, "endpoint = '/api/links/'"],
+      [{ source: ['dashboard'], customer: ['customer_1'] }, "source = 'dashboard' AND customer_id = 'customer_1'"],
+    ];
+    for (const [pick, where] of cases) {
+      const got = (await query(chart(pick))).data;
+      expect(got.length).toBeGreaterThan(10);
+      expect(got).toEqual((await query(reference(where))).data);
+    }
+  });
+});
