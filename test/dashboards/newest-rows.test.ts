@@ -57,7 +57,9 @@ beforeAll(async () => {
   await insert(rows('rare', 5, `${ms(now - 20 * HOUR)} + toIntervalMinute(number)`, "'bank_rare'"));
   await insert(rows('rare_old', 50, `${ms(from - 3 * HOUR)} + toIntervalMinute(number)`, "'bank_rare'"));
   await insert(rows('edge', 4, `[${ms(from - 1)}, ${ms(from)}, ${ms(now)}, ${ms(now + 1)}][1 + number]`, "'bank_edge'"));
-  await insert(rows('future', 30, `${ms(now + 1)} + toIntervalSecond(number)`));
+  // Rows after the range's end (a producer's clock ahead), enough to fill the table by themselves
+  // if the partial bucket at the end were counted.
+  await insert(rows('future', 1500, `${ms(now + 1)} + toIntervalMillisecond(number * 100)`));
 }, 120_000);
 
 afterAll(async () => {
