@@ -170,9 +170,16 @@ export function formatSummary(report: BenchReport): string {
 
 export function formatQueries(suites: QuerySuite[]): string {
   const out: string[] = [];
-  for (const s of suites) {
-    out.push(`\nQueries at ${s.requestLogs} request logs (${s.repetitions} runs each, after one warm-up): p50 / p95 ms, rows`);
-    for (const q of s.queries) out.push(`  ${String(q.p50Ms).padStart(8)} ${String(q.p95Ms).padStart(8)} ${String(q.rows).padStart(6)}  ${q.name}`);
+  for (const [i, s] of suites.entries()) {
+    // growth: this size's p95 and rows read over the previous size's (what a 10x bigger table costs)
+    const before = new Map((suites[i - 1]?.queries ?? []).map((q) => [q.name, q]));
+    const growth = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(1)}x` : '');
+    out.push(`\nQueries at ${s.requestLogs} request logs (${s.repetitions} runs each, after one warm-up): p50 / p95 ms, rows, rows read${i ? `, growth of p95 and rows read over ${suites[i - 1]!.requestLogs}` : ''}`);
+    for (const q of s.queries) {
+      const b = before.get(q.name);
+      const cells = [q.p50Ms, q.p95Ms, q.rows, q.readRows ?? '', growth(q.p95Ms, b?.p95Ms), growth(q.readRows ?? 0, b?.readRows)];
+      out.push(`  ${cells.map((c, j) => String(c).padStart([8, 8, 6, 10, 7, 7][j]!)).join(' ')}  ${q.name}`);
+    }
   }
   return out.join('\n');
 }

@@ -4,7 +4,8 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel, timeSeriesPanel } from './panels.js';
 import { errorBody, responseClass } from './shared-sql.js';
-import { allOf, anyOf, matchesText, rawTimeFilter } from './sql-filters.js';
+import { allOf, anyOf, matchesText, noneSelected, rawTimeFilter } from './sql-filters.js';
+import { fromCutoff, newestRowsCutoff } from './newest-rows.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /** Logs: every API call, filterable and searchable; an error row carries its body. */
@@ -26,15 +27,64 @@ const dropdownFilters = [
   anyOf('source', 'source'),
 ];
 
-/** The rollup has no per-request ids, so this chart follows the dropdowns, not the searches. */
+/** The dropdowns request_status_1m has no column for. */
+const notInStatusRollup = ['endpoint', 'method', 'source'];
+
+/**
+ * The rollups have no per-request ids, so this chart follows the dropdowns, not the searches.
+ * While endpoint, method and source are All (as the dashboard opens) it reads request_status_1m,
+ * whose rows per minute are bounded by institutions x customers x responses (request_stats_1m
+ * keeps close to a row per request at volume); once one of them filters, request_stats_1m. The
+ * guards are constants: only one branch is read, and both give the same counts.
+ */
 export const requestsByClassSql = `
   SELECT $__timeInterval(minute) AS time, ${responseClass} AS response_class, sum(requests) AS requests
-  FROM request_stats_1m
-  WHERE ${allOf('$__timeFilter(minute)', ...dropdownFilters)}
+  FROM (
+    SELECT minute, status_code, requests
+    FROM request_status_1m
+    WHERE ${allOf(noneSelected(...notInStatusRollup), '$__timeFilter(minute)', anyOf('customer_id', 'customer'), anyOf('institution', 'institution'), anyOf('status_code', 'status_code')).replaceAll('\n', '\n  ')}
+    UNION ALL
+    SELECT minute, status_code, requests
+    FROM request_stats_1m
+    WHERE ${allOf(`NOT ${noneSelected(...notInStatusRollup)}`, '$__timeFilter(minute)', ...dropdownFilters).replaceAll('\n', '\n  ')}
+  )
   GROUP BY time, response_class
   ORDER BY time, response_class`;
 
+/** The Requests table's row limit. */
+const requestsShown = 1000;
+const textSearches = ['link_id', 'request_id', 'external_id'];
+/** The dropdowns request_errors_5m has no column for. */
+const notInErrorRollup = ['endpoint', 'method', 'status_code', 'source'];
+
+/**
+ * Where the table's newest rows start: counted in request_errors_5m (a row per 5 minutes, institution and customer) while only
+ * the customer and institution dropdowns can filter, in request_stats_1m (every dropdown's column)
+ * once another dropdown filters. The rollups have no per-request ids: while a search box is
+ * filled neither branch reads and the range bounds the read (the ids' indexes then skip granules).
+ */
+const requestsCutoff = newestRowsCutoff({
+  limit: requestsShown,
+  counts: [
+    {
+      table: 'request_errors_5m',
+      bucket: 'bucket',
+      seconds: 300,
+      rows: 'requests',
+      where: [noneSelected(...textSearches), noneSelected(...notInErrorRollup), anyOf('customer_id', 'customer'), anyOf('institution', 'institution')],
+    },
+    {
+      table: 'request_stats_1m',
+      bucket: 'minute',
+      seconds: 60,
+      rows: 'requests',
+      where: [noneSelected(...textSearches), `NOT ${noneSelected(...notInErrorRollup)}`, ...dropdownFilters],
+    },
+  ],
+});
+
 export const requestLogsSql = `
+  WITH ${requestsCutoff} AS cutoff
   SELECT
     timestamp,
     status_code,
@@ -53,9 +103,10 @@ export const requestLogsSql = `
     matchesText('link_id', 'link_id'),
     matchesText('request_id', 'request_id'),
     matchesText('external_id', 'external_id'),
+    fromCutoff('timestamp'),
   )}
   ORDER BY timestamp DESC
-  LIMIT 1000`;
+  LIMIT ${requestsShown}`;
 
 export function logsDashboard() {
   return observabilityDashboard(spec)
