@@ -3,7 +3,8 @@
 // Each step runs over the whole pool at once and is timed in process CPU (all threads, GC
 // included), 7 rounds, median: less sensitive to other load on the machine than wall time.
 // --zod validates with zod alone (the compiled parser off), for before/after figures;
-// --kind=K times one record kind alone.
+// --kind=K times one record kind alone; --otlp times the OTLP receiver's steps instead (protobuf
+// decode, normalise, map to records, prepare) on the request logs as SERVER spans.
 import { buildTrafficPool } from './traffic-pool.js';
 import { recordKinds } from '../schema/records.js';
 import type { Cell } from '../schema/row-mapping.js';
@@ -22,6 +23,11 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+if (process.argv.includes('--otlp')) {
+  await otlpHotPath();
+  process.exit(0);
+}
+
 const steps = { parse: [] as number[], validate: [] as number[], stages: [] as number[], rows: [] as number[], jobJson: [] as number[] };
 let records = 0;
 for (let round = 0; round < 8; round++) {
@@ -50,3 +56,51 @@ for (let round = 0; round < 8; round++) {
 const per1k = Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, +((median(v) / records) * 1000).toFixed(2)]));
 const total = +Object.values(per1k).reduce((a, b) => a + b, 0).toFixed(2);
 console.log(JSON.stringify({ validation: zodOnly ? 'zod' : 'compiled, zod fallback', cpuMsPer1kRecords: per1k, total, records, kinds: onlyKind ?? 'all' }));
+
+/** The OTLP receiver's CPU per step, per 1,000 spans (each request log as the SERVER span an HTTP instrumentation exports). */
+async function otlpHotPath() {
+  const { messages } = await import('../ingest/otlp/proto.js');
+  const { decodeExport } = await import('../ingest/otlp/decode.js');
+  const { mapExport, defaultAttributeMap } = await import('../ingest/otlp/map.js');
+  const { prepareRecords } = await import('../ingest/prepare.js');
+  const kv = (key: string, v: string | number) => ({ key, value: typeof v === 'number' ? { intValue: v } : { stringValue: v } });
+  const logBodies = buildTrafficPool({ logs: 20_000, batchSize: 500 }).bodies.filter((b) => b.kind === 'logs');
+  let id = 0;
+  const bodies = logBodies.map((b) => {
+    type Log = { timestamp: number; method: string; endpoint: string; status_code: number; duration_ms?: number; error?: { code: string; message: string } } & Record<string, unknown>;
+    const spans = (JSON.parse(b.body.toString()) as Log[]).map((r) => {
+      const start = BigInt(r.timestamp) * 1_000_000n;
+      const attributes = [kv('http.request.method', r.method), kv('http.route', r.endpoint), kv('url.path', r.endpoint), kv('http.response.status_code', r.status_code)];
+      for (const [field, attr] of [['link_id', 'link.id'], ['external_id', 'link.external_id'], ['institution', 'institution.name'], ['customer_id', 'customer.id']] as const) {
+        const value = r[field];
+        if (typeof value === 'string' && value) attributes.push(kv(attr, value));
+      }
+      if (r.error) attributes.push(kv('error.type', r.error.code), kv('error.message', r.error.message));
+      const spanId = Buffer.alloc(8);
+      spanId.writeUInt32BE(++id, 4);
+      const end = start + BigInt(Math.round((r.duration_ms ?? 1) * 1e6));
+      return { traceId: Buffer.alloc(16, 1), spanId, name: 'span', kind: 2, startTimeUnixNano: start.toString(), endTimeUnixNano: end.toString(), attributes };
+    });
+    const request = { resourceSpans: [{ resource: { attributes: [kv('service.name', 'api')] }, scopeSpans: [{ spans }] }] };
+    return Buffer.from(messages.traceRequest.encode(messages.traceRequest.fromObject(request)).finish());
+  });
+  const otlpSteps = { decode: [] as number[], map: [] as number[], prepare: [] as number[] };
+  let spans = 0;
+  for (let round = 0; round < 8; round++) {
+    let t = cpuMs();
+    const lap = (step: keyof typeof otlpSteps) => {
+      const now = cpuMs();
+      if (round > 0) otlpSteps[step].push(now - t);
+      t = now;
+    };
+    const decoded = bodies.map((b) => decodeExport('traces', 'protobuf', b)); // protobufjs, then our model
+    lap('decode');
+    const mapped = decoded.map((d) => mapExport(d, { attributes: defaultAttributeMap }).byKind.logs!.records);
+    lap('map');
+    mapped.forEach((records, i) => prepareRecords(records, { kind: 'logs', apiKeyId: 'k', batchId: `b${i}`, receivedAt: 0 }, 10_000, stages));
+    lap('prepare');
+    if (round === 0) spans = mapped.reduce((n, m) => n + m.length, 0);
+  }
+  const per1k = Object.fromEntries(Object.entries(otlpSteps).map(([k, v]) => [k, +((median(v) / spans) * 1000).toFixed(2)]));
+  console.log(JSON.stringify({ path: 'otlp protobuf SERVER spans', cpuMsPer1kSpans: per1k, total: +Object.values(per1k).reduce((a, b) => a + b, 0).toFixed(2), spans }));
+}

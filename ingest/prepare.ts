@@ -47,8 +47,19 @@ export function slowParseKinds(schemas: Record<string, z.ZodType> = Object.fromE
 }
 
 export function prepareBatch(input: PrepareInput, maxRecords: number, stages: readonly Stage[]): Prepared {
+  return prepareRecords(parseRecords(input.body, input.contentType), input, maxRecords, stages);
+}
+
+/** A batch already parsed into records (the OTLP receiver maps them from spans: no JSON text in between). */
+export type RecordsInput = Omit<PrepareInput, 'body' | 'contentType'>;
+
+/**
+ * prepareBatch from parsed records. They must be what JSON.parse could have produced (plain
+ * objects and arrays, strings, finite numbers, booleans, null; no undefined values), so a record
+ * is validated, staged and encoded exactly as it would be from a JSON body.
+ */
+export function prepareRecords(records: unknown[], input: RecordsInput, maxRecords: number, stages: readonly Stage[]): Prepared {
   const { kind, apiKeyId } = input;
-  const records = parseRecords(input.body, input.contentType);
   if (records.length > maxRecords) {
     throw new ApiError('payload_too_large', `at most ${maxRecords} records per request, got ${records.length}`, { limit: maxRecords });
   }

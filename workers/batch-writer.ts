@@ -6,6 +6,7 @@ import type { BatchJob } from '../queue/jobs.js';
 import { jobShape, RowsMissingError, type JobRows } from '../queue/job-rows.js';
 import { isDataError, joinBlocks, type ClickHouseWriter } from './clickhouse-writer.js';
 import { FlushManifests, SPLIT } from './flush-manifests.js';
+import { BlockBuffer } from './block-buffer.js';
 
 export interface BatchWriterOptions {
   writer: ClickHouseWriter;
@@ -51,6 +52,8 @@ interface TableBuffer {
   lastFlushAt: number;
   flushing: boolean;
   timer?: NodeJS.Timeout;
+  /** where this table's flushes are joined (reused: one flush at a time per table) */
+  memory: BlockBuffer;
 }
 
 export interface WriteStats {
@@ -102,7 +105,7 @@ export class BatchWriter {
     const key = `${table}(${columns.join(',')})`;
     let buf = this.buffers.get(key);
     if (!buf) {
-      buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, lastFlushAt: 0, flushing: false };
+      buf = { table, kind: job.data.kind, entries: [], rows: 0, firstAt: 0, lastAt: 0, lastFlushAt: 0, flushing: false, memory: new BlockBuffer() };
       this.buffers.set(key, buf);
     }
     this.held++;
@@ -183,7 +186,8 @@ export class BatchWriter {
         throw new Error('some of these jobs belong to another flush (this worker lost their lock); leaving them to it');
       }
       // in job id order: the same jobs always make the same block (and a re-run the same bytes)
-      const block = joinBlocks(jobIds.map((id) => loaded.get(id)!));
+      // into this table's reused memory: free again once this flush ends (the `flushing` flag)
+      const block = buf.memory.join(jobIds.map((id) => loaded.get(id)!));
       loaded.clear(); // only the joined block is needed from here on
       try {
         await this.o.writer.insertDurably(buf.table, block, flushId);

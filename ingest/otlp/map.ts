@@ -164,6 +164,16 @@ function targetOf(item: Item): TargetKind | undefined {
   return undefined;
 }
 
+/**
+ * The record without its undefined fields: what JSON.parse would give for it, so the records go
+ * to validation as they are (ingest/prepare.ts prepareRecords) with no JSON text in between.
+ */
+function definedOnly(record: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in record) if (record[key] !== undefined) out[key] = record[key];
+  return out;
+}
+
 export function mapExport(exported: OtlpItems, o: MappingOptions): MappedExport {
   const out: MappedExport = { byKind: {}, ignored: {}, total: exported.items.length };
   exported.items.forEach((item: Item, index) => {
@@ -174,7 +184,7 @@ export function mapExport(exported: OtlpItems, o: MappingOptions): MappedExport 
       return;
     }
     const batch = (out.byKind[target] ??= { records: [], origins: [], labels: [] });
-    batch.records.push(target === 'logs' ? requestLog(item as OtlpSpan, o) : webhookAttempt(item, o));
+    batch.records.push(definedOnly(target === 'logs' ? requestLog(item as OtlpSpan, o) : webhookAttempt(item, o)));
     batch.origins.push(describe(item, index));
     batch.labels.push(label);
   });

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ApiError } from '../errors.js';
 import type { Idempotency, StoredResponse } from '../idempotency.js';
 import type { IngestMetrics } from '../metrics.js';
-import { prepareBatch, type Prepared } from '../prepare.js';
+import { prepareRecords, type Prepared } from '../prepare.js';
 import type { Stage } from '../stages.js';
 import { Counter } from '../../lib/metrics.js';
 import { decodeExport, decompress, encodingOf, readBody, type Encoding } from './decode.js';
@@ -75,8 +75,9 @@ export function otlpRouter(deps: OtlpDeps): Router {
     const prepared = (Object.keys(mapped.byKind) as TargetKind[]).map((kind) => {
       const batch = mapped.byKind[kind]!;
       const batchId = deps.idempotency.batchIdFor(apiKeyId, `otlp:${signal}:${kind}:${bodyHash}`);
-      const input = { kind, body: Buffer.from(JSON.stringify(batch.records)), contentType: 'application/json', apiKeyId, batchId, receivedAt };
-      return { kind, batch, batchId, prepared: prepareBatch(input, deps.maxRecordsPerRequest, deps.stages) };
+      // the mapped records go to validation as they are: no JSON text in between (prepareRecords)
+      const prepared = prepareRecords(batch.records, { kind, apiKeyId, batchId, receivedAt }, deps.maxRecordsPerRequest, deps.stages);
+      return { kind, batch, batchId, prepared };
     });
 
     if (prepared.some((p) => p.prepared.queued)) await deps.redisUp();
