@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compactRows } from '../queue/job-rows.js';
+import { measureDiskUsage } from './disk-usage.js';
+import { openEngine } from './engine.js';
+import { Progress } from './progress.js';
+import { waitForMerges } from './query-data.js';
+import { round } from './stats.js';
+import { buildTrafficPool } from './traffic-pool.js';
+
+/**
+ * `npx tsx bench/codec-ab.ts [--rows=1000000]`: one side of an A/B of the schema's codecs (run it
+ * from a checkout with and without sql/012_codecs.sql, alternating). The demo traffic's rows go
+ * through the worker's raw insert (JSONCompactEachRow, 50k-row blocks, views included), then the
+ * engine merges them; printed: the engine's CPU (this process) per 1k rows for the inserts alone
+ * and for the inserts plus the merges they caused, and the compressed bytes per request log.
+ */
+async function main() {
+  const rows = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 1_000_000);
+  const progress = new Progress(true);
+  const work = mkdtempSync(join(tmpdir(), 'obs-codec-ab-'));
+  const engine = openEngine(join(work, 'engine'));
+  try {
+    await engine.migrate('ab');
+    const pool = buildTrafficPool({ logs: 100_000, batchSize: 500 });
+    const byTable = [...pool.rowsByTable()];
+    const total = byTable.reduce((n, [, r]) => n + r.length, 0);
+    const blocks = byTable.flatMap(([table, tableRows]) => {
+      const out = [];
+      const want = Math.ceil((rows * tableRows.length) / total);
+      for (let done = 0; done < want; ) {
+        for (let i = 0; i < tableRows.length && done < want; i += 50_000) {
+          const block = tableRows.slice(i, Math.min(i + 50_000, i + want - done));
+          const c = compactRows(block);
+          out.push({ table, rows: block.length, columns: c.columns, bytes: c.text });
+          done += block.length;
+        }
+      }
+      return out;
+    });
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const start = cpu();
+    let inserted = 0;
+    for (const b of blocks) {
+      await engine.connection.chdb.rawInsert({
+        table: `ab.${b.table}`,
+        columns: b.columns,
+        values: b.bytes,
+        format: 'JSONCompactEachRow',
+        settings: { insert_deduplicate: 1, insert_deduplication_token: randomUUID(), deduplicate_blocks_in_dependent_materialized_views: 1, date_time_input_format: 'basic' },
+      } as never);
+      inserted += b.rows;
+    }
+    const afterInsert = cpu();
+    const merges = await waitForMerges({ client: engine.client, database: 'ab', timeoutMs: 300_000, progress });
+    // the merges run in this process too; polling for them costs next to nothing
+    const afterMerges = cpu();
+    const disk = await measureDiskUsage(engine.client, 'ab');
+    const per1k = (ms: number) => round((ms / inserted) * 1000);
+    process.stdout.write(
+      `${JSON.stringify({ rows: inserted, insertCpuMsPer1k: per1k(afterInsert - start), insertAndMergeCpuMsPer1k: per1k(afterMerges - start), mergesSettled: merges.settled, compressedBytesPerLog: disk.total.compressedBytesPerLog, rawRequestLogsBytesPerLog: disk.tables.find((t) => t.table === 'request_logs' && !t.projection)?.compressedBytesPerLog, requestLogs: disk.requestLogs })}\n`,
+    );
+  } finally {
+    await engine.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`codec A/B failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
