@@ -6,16 +6,19 @@ import { compactRows } from '../queue/job-rows.js';
 import { measureDiskUsage } from './disk-usage.js';
 import { openEngine } from './engine.js';
 import { Progress } from './progress.js';
-import { waitForMerges } from './query-data.js';
+import { generateQueryData, waitForMerges } from './query-data.js';
+import { formatDiskUsage } from './disk-usage.js';
 import { round } from './stats.js';
 import { buildTrafficPool } from './traffic-pool.js';
 
 /**
- * `npx tsx bench/codec-ab.ts [--rows=1000000]`: one side of an A/B of the schema's codecs (run it
+ * `npx tsx bench/codec-ab.ts [--rows=1000000] [--generated=1000000,10000000]`: one side of an A/B of the schema's codecs (run it
  * from a checkout with and without sql/012_codecs.sql, alternating). The demo traffic's rows go
  * through the worker's raw insert (JSONCompactEachRow, 50k-row blocks, views included), then the
  * engine merges them; printed: the engine's CPU (this process) per 1k rows for the inserts alone
  * and for the inserts plus the merges they caused, and the compressed bytes per request log.
+ * `--generated=sizes`: instead, the query phase's generated logs (bench/query-data.ts) at each size,
+ * and the disk per request log of each table after the merges (what the full bench reports).
  */
 async function main() {
   const rows = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 1_000_000);
@@ -24,6 +27,20 @@ async function main() {
   const engine = openEngine(join(work, 'engine'));
   try {
     await engine.migrate('ab');
+    const generated = process.argv.find((a) => a.startsWith('--generated='))?.slice(12);
+    if (generated) {
+      let existing = 0;
+      const nowMs = Date.now();
+      for (const size of generated.split(',').map(Number)) {
+        await generateQueryData({ client: engine.client, database: 'ab', requestLogs: size, existing, nowMs, days: 8, progress });
+        existing = size;
+        const merges = await waitForMerges({ client: engine.client, database: 'ab', timeoutMs: 300_000, progress });
+        const disk = await measureDiskUsage(engine.client, 'ab');
+        process.stdout.write(`${formatDiskUsage([disk])}\n(merges settled: ${merges.settled}, ${merges.activeParts} active parts)\n`);
+        process.stdout.write(`raw columns: ${JSON.stringify(disk.rawColumns.map((c) => [c.table, c.column, c.compressedBytesPerRow]))}\n`);
+      }
+      return;
+    }
     const pool = buildTrafficPool({ logs: 100_000, batchSize: 500 });
     const byTable = [...pool.rowsByTable()];
     const total = byTable.reduce((n, [, r]) => n + r.length, 0);
