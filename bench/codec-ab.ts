@@ -6,7 +6,8 @@ import { compactRows } from '../queue/job-rows.js';
 import { measureDiskUsage } from './disk-usage.js';
 import { openEngine } from './engine.js';
 import { Progress } from './progress.js';
-import { generateQueryData, waitForMerges } from './query-data.js';
+import { entityOf, generateQueryData, requestIdOf, waitForMerges } from './query-data.js';
+import { runQuerySuite } from './query-bench.js';
 import { formatDiskUsage } from './disk-usage.js';
 import { round } from './stats.js';
 import { buildTrafficPool } from './traffic-pool.js';
@@ -19,6 +20,9 @@ import { buildTrafficPool } from './traffic-pool.js';
  * and for the inserts plus the merges they caused, and the compressed bytes per request log.
  * `--generated=sizes`: instead, the query phase's generated logs (bench/query-data.ts) at each size,
  * and the disk per request log of each table after the merges (what the full bench reports).
+ * `--queries=size`: the query phase's panels and alert queries (5 runs each) on generated logs;
+ * printed: the engine's CPU for the whole suite (reads decompress: what codecs cost a dashboard),
+ * a figure a busy machine disturbs less than the wall-clock p95.
  */
 async function main() {
   const rows = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 1_000_000);
@@ -27,6 +31,19 @@ async function main() {
   const engine = openEngine(join(work, 'engine'));
   try {
     await engine.migrate('ab');
+    const querySize = Number(process.argv.find((a) => a.startsWith('--queries='))?.slice(10) ?? 0);
+    if (querySize) {
+      const nowMs = Date.now();
+      await generateQueryData({ client: engine.client, database: 'ab', requestLogs: querySize, existing: 0, nowMs, days: 8, progress });
+      await waitForMerges({ client: engine.client, database: 'ab', timeoutMs: 300_000, progress });
+      const lookups = await entityOf(engine.client, 'ab', requestIdOf(Math.floor(querySize / 2)));
+      const u0 = process.cpuUsage();
+      const t0 = performance.now();
+      const suite = await runQuerySuite({ client: engine.client, database: 'ab', requestLogs: querySize, repetitions: 5, nowMs, lookups, progress });
+      const u = process.cpuUsage(u0);
+      process.stdout.write(`${JSON.stringify({ queries: suite.queries.length, suiteCpuMs: round((u.user + u.system) / 1000), suiteWallMs: round(performance.now() - t0), p50SumMs: round(suite.queries.reduce((n, q) => n + q.p50Ms, 0)) })}\n`);
+      return;
+    }
     const generated = process.argv.find((a) => a.startsWith('--generated='))?.slice(12);
     if (generated) {
       let existing = 0;
