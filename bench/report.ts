@@ -6,6 +6,7 @@ import type { OtlpRateResult } from './otlp-rate.js';
 import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
 import type { SoakResult } from './soak.js';
+import type { DiskUsage } from './disk-usage.js';
 import { ratio, round } from './stats.js';
 
 /** The JSON written to bench/results, and the table printed at the end. */
@@ -25,6 +26,8 @@ export interface BenchReport {
   /** the same request logs through /v1/logs (JSON) and /otlp/v1/traces (OTLP protobuf spans) */
   otlp?: OtlpRateResult;
   queries?: QuerySuite[];
+  /** bytes on disk per request log at each query-phase size, after the merges settled */
+  disk?: DiskUsage[];
   soak?: SoakResult;
   /** set when a phase failed: the figures above are those of the phases that finished */
   error?: string;
@@ -143,7 +146,18 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
     rows.push({ figure: `queries at ${size} logs: dashboard queries with p95 >= 150 ms`, value: `${over} of ${q.queries.filter((t) => !t.name.startsWith('alert /')).length}`, unit: '' });
     rows.push({ figure: `queries at ${size} logs: alert evaluation p95`, value: q.alertEvaluation.p95Ms, unit: 'ms', target: '< 100 ms', ...(q.requestLogs >= 1e7 ? { meetsTarget: q.alertEvaluation.p95Ms < 100 } : {}) });
   }
+  for (const d of r.disk ?? []) rows.push(...diskRows(d));
   return rows;
+}
+
+/** Compressed column bytes per request log at one size: raw tables, their projections, rollups. */
+function diskRows(d: DiskUsage): SummaryRow[] {
+  const size = d.requestLogs >= 1e6 ? `${d.requestLogs / 1e6}M` : `${d.requestLogs / 1e3}k`;
+  const sum = (f: (t: DiskUsage['tables'][number]) => boolean) => round(d.tables.filter(f).reduce((n, t) => n + t.compressedBytesPerLog, 0));
+  return [
+    { figure: `disk at ${size} logs: raw / projections / rollups per request log (compressed)`, value: `${sum((t) => t.kind === 'raw' && !t.projection)} / ${sum((t) => Boolean(t.projection))} / ${sum((t) => t.kind === 'rollup')}`, unit: 'bytes' },
+    { figure: `disk at ${size} logs: all tables per request log, compressed / on disk`, value: `${d.total.compressedBytesPerLog} / ${d.total.bytesOnDiskPerLog}`, unit: 'bytes' },
+  ];
 }
 
 export function formatSummary(report: BenchReport): string {

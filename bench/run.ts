@@ -15,6 +15,7 @@ import { startPipeline } from './pipeline-processes.js';
 import { Progress } from './progress.js';
 import { entityOf, generateQueryData, requestIdOf, waitForMerges } from './query-data.js';
 import { runQuerySuite } from './query-bench.js';
+import { formatDiskUsage, measureDiskUsage } from './disk-usage.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
 import { chartsDirOf, writeCharts } from './charts.js';
 import { buildTrafficPool } from './traffic-pool.js';
@@ -128,6 +129,8 @@ async function main() {
             await generateQueryData({ client: engine.client, database, requestLogs: size, existing, nowMs, days: 8, progress });
             existing = size;
             const merges = await waitForMerges({ client: engine.client, database, timeoutMs: 180_000, progress });
+            // disk per request log: after the merges settle, as a live system's older data is
+            (partial.disk ??= []).push(await measureDiskUsage(engine.client, database));
             const suite = await runQuerySuite({
               client: engine.client,
               database,
@@ -162,6 +165,7 @@ async function main() {
   writeFileSync(join(outDir, `latest-${options.mode}.json`), JSON.stringify(report, null, 2));
   process.stdout.write(`${formatSummary(report)}\n`);
   if (report.queries) process.stdout.write(`${formatQueries(report.queries)}\n`);
+  if (report.disk) process.stdout.write(`${formatDiskUsage(report.disk)}\n`);
   if (report.soak) process.stdout.write(`\n${formatSoak(report.soak)}\n`);
   process.stdout.write(`\nreport: ${file}\n`);
   // after the report is written, so a chart that fails to render costs no figure

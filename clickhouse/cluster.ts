@@ -44,8 +44,8 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\(([\s\S]*)\)\s
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const CREATE_VIEW = /^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const MODIFY_SETTING = /^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING ([\s\S]+)$/;
-/** Indexes and projections are part of each part's files, so they too belong to the local tables. */
-const PART_STRUCTURE = /^ALTER TABLE (\w+)\.(\w+) ((?:ADD|DROP|MATERIALIZE) (?:INDEX|PROJECTION) [\s\S]+)$/;
+/** Indexes, projections and column codecs are part of each part's files, so they too belong to the local tables. */
+const PART_STRUCTURE = /^ALTER TABLE (\w+)\.(\w+) ((?:ADD|DROP|MATERIALIZE) (?:INDEX|PROJECTION) [\s\S]+|MODIFY COLUMN \w+ CODEC\([\s\S]+)$/;
 
 function parseTable(statement: string): TableDdl | undefined {
   const m = CREATE_TABLE.exec(statement);
