@@ -1,3 +1,5 @@
+import { DEFAULT_SLOW_HOST, parseSlowHost, type SlowHostSpec } from './slow-host.js';
+
 const PHASES = ['express', 'middleware', 'e2e', 'engine', 'queries'] as const;
 /** Phases that run only when named in --only (too long for a default run). */
 const EXTRA_PHASES = ['soak'] as const;
@@ -42,6 +44,8 @@ export interface BenchOptions {
   /** the queue Redis's fsync policy (`--redis-appendfsync=everysec` only to measure what `always` costs) */
   redisAppendfsync: 'always' | 'everysec';
   queries: { sizes: number[]; repetitions: number };
+  /** `--slow-host[=load:N|quota:F]`: a host slowed on purpose for every measured phase (bench/slow-host.ts) */
+  slowHost?: SlowHostSpec;
 }
 
 
@@ -103,5 +107,8 @@ export function parseOptions(argv: string[]): BenchOptions {
   // `--batch=N`: records per request (default 500, the producer SDK's default batch)
   const batch = argv.find((a) => a.startsWith('--batch='))?.slice('--batch='.length);
   if (batch) options.batchSize = Number(batch);
+  // `--slow-host` alone takes the default strength; `--slow-host=load:N` or `--slow-host=quota:F`
+  const slow = argv.find((a) => a === '--slow-host' || a.startsWith('--slow-host='));
+  if (slow) options.slowHost = parseSlowHost(slow === '--slow-host' ? DEFAULT_SLOW_HOST : slow.slice('--slow-host='.length));
   return options;
 }

@@ -7,6 +7,7 @@ import type { MachineInfo } from './machine.js';
 import type { QuerySuite } from './query-bench.js';
 import type { SoakResult } from './soak.js';
 import type { DiskUsage } from './disk-usage.js';
+import type { SlowHostReport } from './slow-host.js';
 import { ratio, round } from './stats.js';
 
 /** The JSON written to bench/results, and the table printed at the end. */
@@ -17,9 +18,19 @@ export interface BenchReport {
   finishedAt: string;
   machine: MachineInfo;
   options: Record<string, unknown>;
+  /** `--slow-host`: how the host was slowed on purpose for the measured phases */
+  slowHost?: SlowHostReport;
   express?: ExpressCeiling;
   /** producer middleware overhead: median over runs of the added p50/p99 latency (ms) */
-  middleware?: { runs: number; requests: number; addedP50Ms: number; addedP99Ms: number; perRun: { addedP50Ms: number; addedP99Ms: number }[] };
+  middleware?: {
+    runs: number;
+    requests: number;
+    addedP50Ms: number;
+    addedP99Ms: number;
+    /** the added p99 of the CPU used per request: what the middleware costs, without the host's waits for a core */
+    addedOnCpuP99Ms: number;
+    perRun: { addedP50Ms: number; addedP99Ms: number; addedOnCpuP99Ms: number }[];
+  };
   engine?: EngineCeiling;
   endToEnd?: EndToEndResult;
   queueCap?: QueueCapResult;
@@ -64,6 +75,8 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
       target: 'p99 < 0.2 ms',
       meetsTarget: mw.addedP99Ms < 0.2,
     });
+    // the host's waits for a core left out (docs/perf-sections/32-slow-host.md)
+    if (mw.addedOnCpuP99Ms !== undefined) rows.push({ figure: `producer middleware added CPU per request p99 (median of ${mw.runs} runs)`, value: mw.addedOnCpuP99Ms, unit: 'ms' });
   }
   const g = r.engine;
   if (g) {
@@ -175,11 +188,18 @@ export function formatSummary(report: BenchReport): string {
   const m = report.machine;
   return [
     `Benchmark (${report.mode}) ${report.startedAt}: ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd} at end`,
+    ...(report.slowHost ? [`SLOWED HOST (--slow-host=${report.slowHost.spec}): ${report.slowHost.detail}${slowHostEffect(report.slowHost)}`] : []),
     fmt(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...lines.map(fmt),
     ...(report.error ? [`INCOMPLETE: a phase failed: ${report.error}`] : []),
   ].join('\n');
+}
+
+function slowHostEffect(s: SlowHostReport): string {
+  if (s.loadCpuSeconds !== undefined) return `; the load took ${s.loadCpuSeconds} CPU s`;
+  if (s.throttled) return `; throttled in ${s.throttled.throttledPeriods} of ${s.throttled.periods} periods, ${s.throttled.throttledSeconds} s in all`;
+  return '';
 }
 
 export function formatQueries(suites: QuerySuite[]): string {

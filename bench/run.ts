@@ -19,11 +19,12 @@ import { formatDiskUsage, measureDiskUsage } from './disk-usage.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
 import { chartsDirOf, writeCharts } from './charts.js';
 import { buildTrafficPool } from './traffic-pool.js';
+import { startSlowHost, type SlowHost } from './slow-host.js';
 import { measureMiddlewareOverhead } from '../producer/bench.js';
 
 /**
  * `npm run bench [-- --quick] [--only=express,e2e,engine,queries] [--profile] [--env K=V] [--sizes=1000000,10000000]`
- * [--redis-appendfsync=everysec] (to measure what `always` costs); `--only=soak [--soak-minutes=10] [--rate=N]` (never by default)
+ * [--redis-appendfsync=everysec] (to measure what `always` costs); [--slow-host[=load:N|quota:F]] (a host slowed on purpose); `--only=soak [--soak-minutes=10] [--rate=N]` (never by default)
  * Phases: the Express ceiling, the end-to-end pipeline (its own processes), the engine's raw
  * insert ceiling, then the dashboard and alert queries. The engine phases run last because this
  * process can open only one engine and the end-to-end worker must not share the cores with it.
@@ -45,10 +46,18 @@ async function main() {
     options: { ...options, phases: [...options.phases] },
   };
   let failure: Error | undefined;
+  let slowHost: SlowHost | undefined;
   try {
     progress.start('traffic pool', `${options.poolLogs} request logs and what they cause`);
     const pool = buildTrafficPool({ logs: options.poolLogs, batchSize: options.batchSize });
     progress.done(`traffic pool: ${pool.records} records in ${pool.bodies.length} bodies, ${pool.meanBodyBytes} bytes each on average`);
+
+    if (options.slowHost) {
+      // every measured phase runs on the slowed host; the load ends itself after 3 h at the latest
+      slowHost = await startSlowHost(options.slowHost, { maxMs: 3 * 3600_000 });
+      partial.slowHost = slowHost.report;
+      progress.done(`slowed host: --slow-host=${slowHost.report.spec}: ${slowHost.report.detail}`);
+    }
 
     if (options.phases.has('express')) {
       progress.start('Express ceiling');
@@ -58,20 +67,21 @@ async function main() {
     }
 
     if (options.phases.has('middleware')) {
-      const perRun: { addedP50Ms: number; addedP99Ms: number }[] = [];
+      const perRun: { addedP50Ms: number; addedP99Ms: number; addedOnCpuP99Ms: number }[] = [];
       for (let i = 0; i < options.middleware.runs; i++) {
         progress.start('producer middleware overhead', `run ${i + 1} of ${options.middleware.runs}`);
         const r = await measureMiddlewareOverhead({ requests: options.middleware.requests });
-        perRun.push({ addedP50Ms: r.added.p50, addedP99Ms: r.added.p99 });
+        perRun.push({ addedP50Ms: r.added.p50, addedP99Ms: r.added.p99, addedOnCpuP99Ms: r.addedOnCpu.p99 });
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       partial.middleware = {
         ...options.middleware,
         addedP50Ms: median(perRun.map((r) => r.addedP50Ms)),
         addedP99Ms: median(perRun.map((r) => r.addedP99Ms)),
+        addedOnCpuP99Ms: median(perRun.map((r) => r.addedOnCpuP99Ms)),
         perRun,
       };
-      progress.done(`producer middleware: +${partial.middleware.addedP50Ms} ms p50, +${partial.middleware.addedP99Ms} ms p99 per request`);
+      progress.done(`producer middleware: +${partial.middleware.addedP50Ms} ms p50, +${partial.middleware.addedP99Ms} ms p99 per request (on CPU +${partial.middleware.addedOnCpuP99Ms} ms p99)`);
     }
 
     if (options.phases.has('e2e')) {
@@ -153,6 +163,7 @@ async function main() {
     failure = err as Error;
     partial.error = failure.message;
   } finally {
+    await slowHost?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 
