@@ -111,10 +111,14 @@ export const requestCountSql = `
   SELECT sum(requests) AS requests
   FROM ${requestTotals('requests')}`;
 
-/** A fixed 30-day window, whatever the time picker says: the question is "created lately". */
+/**
+ * A fixed 30-day window, whatever the time picker says: the question is "created lately". A link's
+ * created_at is the same in all its states, so the window also bounds the states read (through
+ * links_latest's by_created projection, sql/013) without changing a link's newest state.
+ */
 export const linksCreatedSql = `
   SELECT access_mode, count() AS links
-  FROM (${currentLinks(...linkFilters)}
+  FROM (${currentLinks(...linkFilters, 'created_at >= now() - INTERVAL 30 DAY')}
   )
   WHERE created_at >= now() - INTERVAL 30 DAY
   GROUP BY access_mode
