@@ -111,14 +111,10 @@ export const requestCountSql = `
   SELECT sum(requests) AS requests
   FROM ${requestTotals('requests')}`;
 
-/**
- * A fixed 30-day window, whatever the time picker says: the question is "created lately". A link's
- * created_at is the same in all its states, so the window also bounds the states read (through
- * links_latest's by_created projection, sql/013) without changing a link's newest state.
- */
+/** A fixed 30-day window, whatever the time picker says: the question is "created lately". */
 export const linksCreatedSql = `
   SELECT access_mode, count() AS links
-  FROM (${currentLinks(...linkFilters, 'created_at >= now() - INTERVAL 30 DAY')}
+  FROM (${currentLinks(...linkFilters)}
   )
   WHERE created_at >= now() - INTERVAL 30 DAY
   GROUP BY access_mode

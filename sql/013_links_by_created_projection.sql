@@ -1,6 +1,5 @@
 -- Each link's states, also sorted by creation time. links_latest is sorted by link_id, so the Links
--- table (the newest 1000 links) and "links created in the last 30 days" read every link's states
--- and group them all. This projection keeps the same rows ordered by created_at: the engine picks
+-- table (the newest 1000 links) read every link's states and grouped them all. This projection keeps the same rows ordered by created_at: the engine picks
 -- it by itself for `ORDER BY created_at DESC LIMIT n` (read in order) and for a created_at range
 -- (docs/performance.md, section 30). A link's created_at is the same in all its states, so reading
 -- a created_at range reads every state of the links in it and their newest state stays exact.
