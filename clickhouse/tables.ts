@@ -53,6 +53,14 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
   },
   {
+    // Its touched hours are rebuilt from the request_stats_1m just rebuilt (as request_status_1h).
+    view: 'request_endpoints_1h_mv',
+    target: 'request_endpoints_1h',
+    source: 'request_logs',
+    from: 'request_stats_1m',
+    rebuild: { kind: 'buckets', column: 'hour', expr: 'toStartOfHour(timestamp)' },
+  },
+  {
     // Its touched hours are rebuilt from the request_status_1m just rebuilt (as request_errors_5m).
     view: 'request_status_1h_mv',
     target: 'request_status_1h',

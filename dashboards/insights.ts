@@ -5,7 +5,7 @@ import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js'
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
 import { currentLinks, linkLastAccess } from './shared-sql.js';
-import { allOf, anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
+import { anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
 
@@ -40,7 +40,6 @@ const dropdownsWithout = (missing: readonly string[]) =>
 const conditionsWithout = (missing: readonly string[]) => ['$__timeFilter(minute)', ...dropdownsWithout(missing)];
 const requestConditions = conditionsWithout([]);
 const narrowConditions = conditionsWithout(notInNarrowRollup);
-const requestFilters = allOf(...requestConditions);
 const narrowRollupAnswers = noneSelected(...notInNarrowRollup);
 /** The dropdowns request_errors_1m has no column for: the response's, besides those above. */
 const notInErrorRollup: readonly string[] = [...notInNarrowRollup, 'status_code'];
@@ -73,13 +72,14 @@ function requestRows(columns: string, ...conditions: string[]): string {
  * whose minutes all start in it (what $__timeFilter(minute) keeps). Hours are UTC, the rollups' zone.
  */
 /**
- * request_status_1h holds whole hours only from the hour after its first one: a database migrated
- * before sql/011 has no hours from before it (and a part of the hour it was created in); those
+ * An hourly table holds whole hours only from the hour after its first one: a database migrated
+ * before it (sql/011, sql/014) has no hours from before it (and a part of the hour it was created in); those
  * stay with request_status_1m. Empty (nothing counted yet): never. The parts' min/max answer it
  * (the implicit minmax_count projection): no row is read.
  */
-const firstHourKept = "(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(hour) + 3600) FROM request_status_1h)";
-const firstWholeHour = `greatest(toStartOfHour(toTimeZone($__fromTime + 3599, 'UTC')), ${firstHourKept})`;
+const firstHourKept = (table: string) => `(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(hour) + 3600) FROM ${table})`;
+const firstWholeHourIn = (table: string) => `greatest(toStartOfHour(toTimeZone($__fromTime + 3599, 'UTC')), ${firstHourKept(table)})`;
+const firstWholeHour = firstWholeHourIn('request_status_1h');
 const afterLastWholeHour = "toStartOfHour(toTimeZone($__toTime - 3540, 'UTC')) + 3600";
 
 /**
@@ -140,10 +140,23 @@ export const mostCommonErrorsSql = `
   ORDER BY errors DESC, status_code, error_code
   LIMIT 10`;
 
+/**
+ * Requests per endpoint: the whole hours in [F, L) from request_endpoints_1h (sql/014, every
+ * dropdown's column, a row per hour where request_stats_1m has up to 60 and one per error code),
+ * the minutes at the range's two edges from request_stats_1m.
+ */
+const endpointHoursFrom = firstWholeHourIn('request_endpoints_1h');
 export const mostUsedEndpointsSql = `
   SELECT endpoint, sum(requests) AS requests
-  FROM request_stats_1m
-  WHERE ${requestFilters}
+  FROM (
+    SELECT endpoint, requests
+    FROM request_endpoints_1h
+    WHERE ${where(`hour >= ${endpointHoursFrom}`, `hour < ${afterLastWholeHour}`, ...dropdownsWithout([]))}
+    UNION ALL
+    SELECT endpoint, requests
+    FROM request_stats_1m
+    WHERE ${where(...requestConditions, `(minute < ${endpointHoursFrom} OR minute >= ${afterLastWholeHour})`)}
+  )
   GROUP BY endpoint
   ORDER BY requests DESC, endpoint
   LIMIT 10`;

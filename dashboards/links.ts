@@ -2,7 +2,7 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, tablePanel } from './panels.js';
-import { currentLinks, linkLastAccess } from './shared-sql.js';
+import { currentLinks, linkLastAccess, newestLinksCutoff } from './shared-sql.js';
 import { allOf, anyOf, matchesText } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
@@ -33,7 +33,14 @@ export const linksByStatusSql = `
   GROUP BY status
   ORDER BY links DESC, status`;
 
+const TABLE_ROWS = 1000;
+
+/**
+ * Only links created since the 1,000th newest match are read (newestLinksCutoff), with their
+ * activity: the table's rows stay the same, the work no longer grows with the number of links.
+ */
 export const linksTableSql = `
+  WITH ${newestLinksCutoff(TABLE_ROWS, identityFilters, stateFilters)} AS cutoff
   SELECT
     l.link_id AS link_id,
     l.status AS status,
@@ -44,13 +51,15 @@ export const linksTableSql = `
     nullIf(a.last_accessed_at, toDateTime64(0, 3, 'UTC')) AS last_accessed_at,
     a.requests AS requests,
     a.errors AS errors
-  FROM (${currentLinks(...identityFilters)}
+  FROM (${currentLinks(...identityFilters, 'created_at >= cutoff')}
   ) AS l
-  LEFT JOIN (${linkLastAccess(matchesText('link_id', 'link_id'))}
+  LEFT JOIN (${linkLastAccess(matchesText('link_id', 'link_id'), `link_id IN (
+      SELECT link_id FROM links_latest
+      WHERE ${allOf(...identityFilters, 'created_at >= cutoff')})`)}
   ) AS a ON a.link_id = l.link_id
   WHERE ${allOf(anyOf('l.status', 'link_status'), anyOf('l.access_mode', 'access_mode'))}
   ORDER BY created_at DESC, link_id
-  LIMIT 1000`;
+  LIMIT ${TABLE_ROWS}`;
 
 export function linksDashboard() {
   const toDetail = drillDownUrl(spec.uid, dashboardUids.linkDetail, { link_id: '${__value.raw}' });

@@ -28,6 +28,33 @@ export function currentLinks(...where: string[]): string {
     GROUP BY link_id`;
 }
 
+/** States the newest-links window reads: enough for 1,000 links with a few unmerged states each. */
+const NEWEST_LINK_STATES = 5_000;
+
+/**
+ * The creation time of the limit-th newest link whose identity and current state match: a
+ * table of the newest links reads only links created since then (links_latest's by_created
+ * projection, sql/013), not every link. Exact because a link's created_at is the same in all its
+ * states: the window of the newest states holds every state of the links in it, so their current
+ * state is known there. When the window holds fewer matching links (a rare state filter), the
+ * cutoff is 1970 and the whole table is read, as without it.
+ */
+export function newestLinksCutoff(limit: number, identity: string[], state: string): string {
+  const window = `(
+        SELECT min(created_at) FROM (
+          SELECT created_at FROM links_latest${identity.length ? ` WHERE ${allOf(...identity)}` : ''}
+          ORDER BY created_at DESC
+          LIMIT ${NEWEST_LINK_STATES}))`;
+  return `ifNull((
+    SELECT created_at
+    FROM (${currentLinks(...identity, `created_at >= ${window}`)}
+    )
+    WHERE ${state}
+    ORDER BY created_at DESC
+    LIMIT 1 OFFSET ${limit - 1}
+  ), toDateTime64(0, 3, 'UTC'))`;
+}
+
 /** Last access and request totals per link, merged over its months and unmerged rollup parts. */
 export function linkLastAccess(...where: string[]): string {
   return `

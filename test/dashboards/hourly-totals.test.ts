@@ -8,10 +8,11 @@ import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-eng
 /**
  * Insights' totals (Requests, Most common errors, Errors per institution, Internal vs institution
  * errors) read the whole hours of their range from request_status_1h (sql/011) and the minutes at
- * its edges from request_status_1m. Their answers must be those of the plain sums over
+ * its edges from request_status_1m; Most used endpoints from request_endpoints_1h (sql/014) and
+ * request_stats_1m. Their answers must be those of the plain sums over
  * request_stats_1m (every dropdown's column, a row per minute): ranges that start and end
  * mid-hour, one shorter than an hour, every rollup branch, and a database migrated before 011
- * (request_status_1h without its older hours and with a partial first hour).
+ * (the hourly tables without their older hours and with a partial first hour).
  */
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -23,6 +24,7 @@ const panels = {
   'Most common errors': { group: 'status_code, error_code', sum: 'sum(requests) AS errors', where: 'status_code >= 400' },
   'Errors per institution': { group: 'institution', sum: 'sum(requests) AS errors', where: "status_code >= 400 AND institution != ''" },
   'Internal vs institution errors': { group: "if(error_origin = '', 'unknown', error_origin) AS origin", sum: 'sum(requests) AS errors', where: 'status_code >= 400' },
+  'Most used endpoints': { group: 'endpoint', sum: 'sum(requests) AS requests', where: '1' },
 };
 
 let engine: MigratedEngine;
@@ -87,7 +89,7 @@ describe('Insights totals from whole hours and edge minutes', () => {
     await expectPlainSums(hour - 2 * HOUR, hour, {}, '1');
   });
 
-  it('reads request_status_1h for the whole hours and two edges of request_status_1m, not its 7 days', async () => {
+  it('reads the hourly tables for the whole hours and two edges of the minute tables, not their 7 days', async () => {
     // One part each, as merges leave older data: on this small table a granule (8192 rows) per
     // part and edge would otherwise be most of it.
     for (const table of ['request_status_1m', 'request_status_1h']) await ch.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
@@ -95,13 +97,20 @@ describe('Insights totals from whole hours and edge minutes', () => {
     const read = async (q: string) => Number((await (await ch.query({ query: q, format: 'JSON' })).json()).statistics?.rows_read);
     const minuteRows = await read(`SELECT sum(requests) FROM request_status_1m WHERE minute >= toDateTime(${Math.floor((now - 7 * DAY) / 1000)})`);
     expect(await read(sql)).toBeLessThan(minuteRows / 4);
+    await ch.command({ query: 'OPTIMIZE TABLE request_stats_1m FINAL' });
+    await ch.command({ query: 'OPTIMIZE TABLE request_endpoints_1h FINAL' });
+    const endpoints = expandQuery(panelByTitle(board, 'Most used endpoints').targets![0]!.rawSql, { fromMs: now - 7 * DAY, toMs: now, intervalMs: 5 * MINUTE, variables: boardVariables(board) });
+    const statsRows = await read(`SELECT sum(requests) FROM request_stats_1m WHERE minute >= toDateTime(${Math.floor((now - 7 * DAY) / 1000)})`);
+    expect(await read(endpoints)).toBeLessThan(statsRows / 4);
   });
 
-  it('a database migrated before sql/011: hours it lacks, and a partial first hour, come from the minutes', async () => {
+  it('a database migrated before sql/011 and sql/014: hours they lack, and a partial first hour, come from the minutes', async () => {
     const firstKept = Math.floor(now / HOUR) * HOUR - 3 * DAY;
-    await ch.command({ query: `ALTER TABLE request_status_1h DELETE WHERE hour < toDateTime(${firstKept / 1000}) OR (hour = toDateTime(${firstKept / 1000}) AND institution = 'bank_a')`, clickhouse_settings: { mutations_sync: '1' } });
+    for (const table of ['request_status_1h', 'request_endpoints_1h']) {
+      await ch.command({ query: `ALTER TABLE ${table} DELETE WHERE hour < toDateTime(${firstKept / 1000}) OR (hour = toDateTime(${firstKept / 1000}) AND institution = 'bank_a')`, clickhouse_settings: { mutations_sync: '1' } });
+    }
     await expectPlainSums(now - 7 * DAY + 23 * MINUTE, now, {}, '1');
-    await ch.command({ query: 'TRUNCATE TABLE request_status_1h' });
+    for (const table of ['request_status_1h', 'request_endpoints_1h']) await ch.command({ query: `TRUNCATE TABLE ${table}` });
     await expectPlainSums(now - 7 * DAY + 23 * MINUTE, now, { institution: ['bank_c'] }, "institution = 'bank_c'");
   });
 });

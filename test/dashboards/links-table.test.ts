@@ -11,7 +11,7 @@ import { expandQuery } from './grafana-expander.js';
 
 /**
  * The Links table past its 1,000-row limit, against the raw tables: every link's newest state from
- * `links`, its activity from `request_logs`, filtered, ordered, the first 1,000 kept. 2,400 links, a
+ * `links`, its activity from `request_logs`, filtered, ordered, the first 1,000 kept. 24,000 links (more states than the newest-links window), a
  * third with a later state still unmerged beside the first in links_latest (a state filter must
  * keep a link by its newest state only), tied creation times, request logs over two months (so
  * link_activity_monthly sums across months).
@@ -19,7 +19,7 @@ import { expandQuery } from './grafana-expander.js';
 const dir = mkdtempSync(join(tmpdir(), 'obs-links-table-'));
 const db = 'observability';
 let ch: ClickHouseClient;
-const LINKS = 2_400;
+const LINKS = 24_000; // more states than the newest-links window reads (dashboards/shared-sql.ts)
 const institutions = ['erebor_mx_retail', 'gotham_br_business', 'ofelia_co_retail'];
 const customers = ['acme', 'globex'];
 const now = Date.UTC(2026, 10, 20);
@@ -37,9 +37,9 @@ beforeAll(async () => {
       link_id: `lnk_${i}`,
       institution: institutions[i % 3]!,
       customer_id: customers[i % 2]!,
-      external_id: `user-${i % 1_000}`, // an external id shared by up to 3 links
+      external_id: `user-${i % 8_000}`, // an external id shared by up to 3 links
       // created_at ties between pairs of links, so link_id breaks them
-      created_at: now - 40 * 24 * 60 * MIN + Math.floor(i / 2) * 20 * MIN,
+      created_at: now - 40 * 24 * 60 * MIN + Math.floor(i / 2) * 2 * MIN,
     };
     first.push({ ...link, status: linkStatuses[i % 4]!, access_mode: accessModes[i % 2]!, updated_at: link.created_at });
     if (i % 3 === 0) {
@@ -54,7 +54,7 @@ beforeAll(async () => {
   await ch.insert({ table: 'links', values: asRows(later), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
 
   const logs = [];
-  for (let n = 0; n < 12_000; n++) {
+  for (let n = 0; n < 60_000; n++) {
     const i = (n * 7) % LINKS;
     if (i % 5 === 4) continue; // some links never called
     logs.push(
@@ -112,11 +112,14 @@ function reference(where: string) {
 describe('the Links table', () => {
   it.each([
     ['as opened', {}, {}, '1'],
+    // a quarter of the links: fewer than 1,000 in the window, so the whole table is read
     ['one status', { link_status: ['valid'] }, {}, "status = 'valid'"],
+    // half of an institution's links: found in the window of its newest states
     ['two statuses and an institution', { link_status: ['valid', 'invalid'], institution: ['gotham_br_business'] }, {}, "status IN ('valid', 'invalid') AND institution = 'gotham_br_business'"],
     ['an access mode and a customer', { access_mode: ['single'], customer: ['acme'] }, {}, "access_mode = 'single' AND customer_id = 'acme'"],
     ['an external id', {}, { external_id: 'user-7' }, "external_id = 'user-7'"],
-    ['a link id', {}, { link_id: 'lnk_2301' }, "link_id = 'lnk_2301'"],
+    ['a new link id', {}, { link_id: 'lnk_23901' }, "link_id = 'lnk_23901'"],
+    ['an old link id (fewer than 1,000 matches: the whole table)', {}, { link_id: 'lnk_2301' }, "link_id = 'lnk_2301'"],
   ])('%s: the plain answer from the raw tables', async (_name, pick, text, where) => {
     const expected = await reference(where);
     expect(expected.length).toBeGreaterThan(0);
@@ -128,9 +131,9 @@ describe('the Links table', () => {
     const opened = await panel({});
     expect(opened).toHaveLength(1000);
     expect(opened.slice(0, 2).map((r) => r.link_id)).toEqual([`lnk_${LINKS - 2}`, `lnk_${LINKS - 1}`]); // a tie: link_id decides
-    const changed = opened.find((r) => r.link_id === 'lnk_2394')!; // a multiple of 3: its later state
-    expect(changed.status).toBe(linkStatuses[2395 % 4]);
-    const filtered = await panel({ link_status: [linkStatuses[2394 % 4]!] }); // its first state: no longer matches
-    expect(filtered.find((r) => r.link_id === 'lnk_2394')).toBeUndefined();
+    const changed = opened.find((r) => r.link_id === 'lnk_23994')!; // a multiple of 3: its later state
+    expect(changed.status).toBe(linkStatuses[23995 % 4]);
+    const filtered = await panel({ link_status: [linkStatuses[23994 % 4]!] }); // its first state: no longer matches
+    expect(filtered.find((r) => r.link_id === 'lnk_23994')).toBeUndefined();
   });
 });

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '../../clickhouse/client.js';
+import { undeduplicatedInsert } from '../../clickhouse/client.js';
+import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
+import { expandQuery } from './grafana-expander.js';
+import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
+
+/**
+ * The Links table reads the newest links through links_latest's by_created projection (sql/013,
+ * dashboards/shared-sql.ts newestLinksCutoff): ten times more older links leave what it reads
+ * about flat, while the plain answer (every link's newest state, newest 1,000) stays its answer.
+ * Exactness on ties, unmerged states and filters: links-table.test.ts.
+ */
+const DAY = 86_400_000;
+const now = Date.UTC(2026, 10, 20);
+const board = committedDashboards().find((b) => b.uid === 'links')!;
+const tableSql = panelByTitle(board, 'Links').targets![0]!.rawSql;
+const opened = expandQuery(tableSql, { fromMs: now - DAY, toMs: now, intervalMs: 60_000, variables: boardVariables(board, {}, {}) });
+
+let engine: MigratedEngine;
+let ch: ClickHouseClient;
+
+/** `count` links numbered from `first`, each in two states (connected, then its current one), created over `days` before `end`. */
+async function insertLinks(first: number, count: number, end: number, days: number): Promise<void> {
+  for (const state of [0, 1]) {
+    await ch.command({
+      clickhouse_settings: undeduplicatedInsert,
+      query: `
+        INSERT INTO links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
+        SELECT concat('lnk_', toString(n)), ${state === 0 ? "'valid'" : "['valid', 'invalid', 'token_required'][1 + n % 3]"},
+          if(n % 4 = 0, 'single', 'recurrent'), 'bank_a', created, created + toIntervalMinute(${state}), concat('user-', toString(n)), 'acme', 'links'
+        FROM (SELECT number + ${first} AS n, fromUnixTimestamp64Milli(toInt64(${end} - cityHash64(n) % ${days * DAY})) AS created FROM numbers(${count}))`,
+    });
+  }
+  // their calls: link_activity_monthly gets a row per link and month
+  await ch.command({
+    clickhouse_settings: undeduplicatedInsert,
+    query: `
+      INSERT INTO request_logs (request_id, timestamp, method, endpoint, status_code, link_id, institution, customer_id, batch_id)
+      SELECT concat('req_', toString(number + ${first})), fromUnixTimestamp64Milli(toInt64(${now} - cityHash64(number, 1) % ${60 * DAY})),
+        'GET', '/api/accounts/', if(number % 5 = 0, 500, 200), concat('lnk_', toString(${first} + number % ${count})), 'bank_a', 'acme', 'logs'
+      FROM numbers(${count})`,
+  });
+}
+
+async function query(sql: string): Promise<{ data: Record<string, unknown>[]; readRows: number }> {
+  const body = (await (await ch.query({ query: sql, format: 'JSON' })).json()) as { data: Record<string, unknown>[]; statistics?: { rows_read?: number } };
+  return { data: body.data, readRows: Number(body.statistics?.rows_read) };
+}
+
+const count = async (table: string) => Number((await query(`SELECT count() AS n FROM ${table}`)).data[0]!.n);
+
+/** The plain question: every link's newest state and activity, newest 1,000. */
+const plain = `
+  SELECT l.link_id AS link_id, l.status AS status, l.access_mode AS access_mode, l.external_id AS external_id,
+         l.institution AS institution, l.created_at AS created_at,
+         nullIf(a.last, toDateTime64(0, 3, 'UTC')) AS last_accessed_at, a.n AS requests, a.e AS errors
+  FROM (
+    SELECT link_id, argMax(status, updated_at) AS status, argMax(access_mode, updated_at) AS access_mode,
+           argMax(institution, updated_at) AS institution, argMax(external_id, updated_at) AS external_id,
+           min(created_at) AS created_at
+    FROM links_latest GROUP BY link_id
+  ) AS l
+  LEFT JOIN (
+    SELECT link_id, max(last_request_at) AS last, sum(requests) AS n, sum(errors) AS e FROM link_activity_monthly GROUP BY link_id
+  ) AS a ON a.link_id = l.link_id
+  ORDER BY created_at DESC, link_id
+  LIMIT 1000`;
+
+beforeAll(async () => {
+  engine = await openMigratedEngine('newest-links');
+  ch = engine.ch;
+  await ch.command({ query: 'USE observability' });
+  await insertLinks(0, 30_000, now, 10);
+}, 120_000);
+
+afterAll(async () => {
+  await engine?.close();
+});
+
+describe('Links / Links reads the newest links, not every link', () => {
+  it('ten times more older links: the panel reads about as many rows and keeps the plain answer', async () => {
+    const before = { panel: await query(opened), plain: await query(plain) };
+    expect(before.panel.data).toHaveLength(1000);
+    expect(before.panel.data).toEqual(before.plain.data);
+    const activityBefore = await count('link_activity_monthly');
+    // 300k links created in the 60 days before those, in several inserts (parts)
+    for (let part = 0; part < 5; part++) await insertLinks(100_000 + part * 60_000, 60_000, now - 10 * DAY, 60);
+    const after = { panel: await query(opened), plain: await query(plain) };
+    expect(after.panel.data).toEqual(after.plain.data);
+    expect(after.panel.data).toEqual(before.panel.data); // the newest links are the same ones
+    expect(after.plain.readRows).toBeGreaterThan(before.plain.readRows * 5);
+    // A link's activity is found through link_activity_monthly's key (link_id): the newest links'
+    // ids are spread over all of it, so it is read once whole, but only those links are summed.
+    // The rest, links_latest, is read through the projection: flat.
+    const linksRead = { before: before.panel.readRows - activityBefore, after: after.panel.readRows - (await count('link_activity_monthly')) };
+    expect(linksRead.after).toBeLessThan(linksRead.before * 1.5);
+    expect(linksRead.after).toBeLessThan((await count('links_latest')) / 5);
+    console.log(`Links as opened, rows read: ${before.panel.readRows} -> ${after.panel.readRows} (of which links_latest ${linksRead.before} -> ${linksRead.after}); plain ${before.plain.readRows} -> ${after.plain.readRows}`);
+  }, 300_000);
+});
