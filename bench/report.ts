@@ -75,7 +75,7 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
       target: 'p99 < 0.2 ms',
       meetsTarget: mw.addedP99Ms < 0.2,
     });
-    // the host's waits for a core left out (docs/perf-sections/32-slow-host.md)
+    // the host's waits for a core left out (docs/performance.md (section 32))
     if (mw.addedOnCpuP99Ms !== undefined) rows.push({ figure: `producer middleware added CPU per request p99 (median of ${mw.runs} runs)`, value: mw.addedOnCpuP99Ms, unit: 'ms' });
   }
   const g = r.engine;

@@ -35,7 +35,7 @@ export interface SlowHost {
   stop(): Promise<void>;
 }
 
-/** `--slow-host` alone: the strength chosen for this bench (docs/perf-sections/32-slow-host.md). */
+/** `--slow-host` alone: the strength chosen for this bench (docs/performance.md (section 32)). */
 export const DEFAULT_SLOW_HOST = 'load:1';
 
 export function parseSlowHost(value: string): SlowHostSpec {
