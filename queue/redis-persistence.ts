@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
  * What the queue's Redis must be set to for a 202 to survive a crash of Redis (kill -9, OOM kill)
  * and a power loss: every acknowledged write fsynced to the AOF before Redis replies, and nothing
  * evicted. `scripts/local-redis.ts` and `deploy/redis/redis.conf` start Redis this way; a Redis
- * given by REDIS_URL is checked at start-up (docs/performance.md, "Durability").
+ * given by REDIS_URL is checked at start-up (docs/performance.md, section 28).
  */
 export const DURABLE_REDIS = { appendonly: 'yes', appendfsync: 'always', 'maxmemory-policy': 'noeviction' } as const;
 
