@@ -39,7 +39,8 @@ describe('a retried OTLP export', () => {
 
     // The worker is paused and one job waits: the export's request_logs batch fills the queue to its
     // cap of 2, so its webhook_attempts batch is refused with 429 after the first one was queued.
-    await p.worker.worker.pause(true);
+    // pause() (not pause(true)) also ends the blocking fetch in flight, which could still take the filler
+    await p.worker.worker.pause();
     expect((await p.post('logs', [{ request_id: 'filler', timestamp: now, method: 'GET', endpoint: '/x', status_code: 200 }])).status).toBe(202);
 
     const exporter = new OTLPTraceExporter({ url: `${p.baseUrl}/otlp/v1/traces`, headers: { Authorization: `Bearer ${p.apiKey}` }, compression: CompressionAlgorithm.GZIP });
