@@ -30,6 +30,8 @@ export interface QuerySuite {
   alertEvaluation: QueryTiming;
   /** how long the engine took to finish merging the generated data before the timings */
   merges?: { waitedSeconds: number; activeParts: number; settled: boolean };
+  /** how long generating this size's new request logs (and their attempts and links) took: 100M is opt-in for this */
+  generation?: { seconds: number; requestLogsAdded: number };
 }
 
 const DURATIONS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };

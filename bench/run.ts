@@ -136,9 +136,12 @@ async function main() {
           let existing = 0;
           for (const size of options.queries.sizes) {
             progress.start(`queries at ${size} request logs`, 'generating data');
+            const generationStarted = performance.now();
             await generateQueryData({ client: engine.client, database, requestLogs: size, existing, nowMs, days: 8, progress });
+            const generation = { seconds: Math.round((performance.now() - generationStarted) / 1000), requestLogsAdded: size - existing };
             existing = size;
-            const merges = await waitForMerges({ client: engine.client, database, timeoutMs: 180_000, progress });
+            // a bigger data set leaves bigger merges behind: up to 10 min at 100M
+            const merges = await waitForMerges({ client: engine.client, database, timeoutMs: Math.max(180_000, (size / 1_000_000) * 6_000), progress });
             // disk per request log: after the merges settle, as a live system's older data is
             (partial.disk ??= []).push(await measureDiskUsage(engine.client, database));
             const suite = await runQuerySuite({
@@ -150,7 +153,7 @@ async function main() {
               lookups: await entityOf(engine.client, database, requestIdOf(Math.floor(size / 2))),
               progress,
             });
-            partial.queries.push({ ...suite, merges });
+            partial.queries.push({ ...suite, merges, generation });
             progress.done(`queries at ${size}: slowest dashboard p95 ${suite.slowest.p95Ms} ms (${suite.slowest.name}), alert evaluation p95 ${suite.alertEvaluation.p95Ms} ms`);
           }
         }
