@@ -26,11 +26,11 @@ const COMMA = 0x2c;
 
 /**
  * The same bytes as rowsText, as one Buffer made from chunks of ROWS_PER_CHUNK rows. A batch's
- * text (150-300 KB) as one string lands in V8's large-object space, fresh pages every time (~20
- * page faults a batch), and ioredis then joins it into a command string V8 flattens into a
- * second one. Small chunks die young in the 64 MiB young generation (ingest/node-flags.ts) and
- * the Buffer's memory comes from malloc, which reuses it: encode + SET per 1k records about 1.6x
- * less CPU (docs/perf-sections/37-cpu.md). A fresh Buffer per batch: ioredis may still hold it.
+ * text (150-600 KB) as one string lands in V8's large-object space, fresh pages every time, and
+ * ioredis then joins it into a command string V8 flattens into a second one. Small chunks die
+ * young in the 64 MiB young generation (ingest/node-flags.ts): encode + SET ~50 -> ~30 page
+ * faults a batch and up to 1.4x less CPU (docs/perf-sections/37-cpu.md). A fresh Buffer per
+ * batch, never reused: ioredis may still hold it.
  */
 export function rowsBytes(rows: unknown[][]): Buffer {
   const chunks: string[] = [];
