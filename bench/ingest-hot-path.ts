@@ -5,6 +5,8 @@
 // --zod validates with zod alone (the compiled parser off), for before/after figures;
 // --kind=K times one record kind alone; --otlp times the OTLP receiver's steps instead (protobuf
 // decode, normalise, map to records, prepare) on the request logs as SERVER spans.
+// --enqueue[=rowsBytes|oneString] times encoding a batch's rows and SETting them in a private
+// redis-server (this process's CPU and page faults only; see enqueueHotPath).
 import { buildTrafficPool } from './traffic-pool.js';
 import { recordKinds } from '../schema/records.js';
 import type { Cell } from '../schema/row-mapping.js';
@@ -25,6 +27,12 @@ const cpuMs = () => {
 };
 if (process.argv.includes('--otlp')) {
   await otlpHotPath();
+  process.exit(0);
+}
+const enqueueWay = process.argv.find((a) => a.startsWith('--enqueue'))?.split('=')[1] ?? (process.argv.includes('--enqueue') ? 'rowsBytes' : undefined);
+if (enqueueWay) {
+  if (enqueueWay !== 'rowsBytes' && enqueueWay !== 'oneString') throw new Error(`--enqueue=rowsBytes or --enqueue=oneString, not ${enqueueWay}`);
+  await enqueueHotPath(enqueueWay);
   process.exit(0);
 }
 
@@ -103,4 +111,48 @@ async function otlpHotPath() {
   }
   const per1k = Object.fromEntries(Object.entries(otlpSteps).map(([k, v]) => [k, +((median(v) / spans) * 1000).toFixed(2)]));
   console.log(JSON.stringify({ path: 'otlp protobuf SERVER spans', cpuMsPer1kSpans: per1k, total: +Object.values(per1k).reduce((a, b) => a + b, 0).toFixed(2), spans }));
+}
+
+/**
+ * Encode + SET per 1,000 records and minor page faults per batch, in a private redis-server (AOF
+ * fsynced, as ingest's). One encoding per process (`--enqueue=rowsBytes`, ingest's, or
+ * `--enqueue=oneString`, the rows as one string as before docs/perf-sections/37-cpu.md): in one
+ * process each leaves the other's memory behind. Alternate the processes, with ingest's flags:
+ *   node --max-semi-space-size=64 --initial-old-space-size=128 --import tsx bench/ingest-hot-path.ts --enqueue=oneString
+ */
+async function enqueueHotPath(way: 'rowsBytes' | 'oneString') {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { startLocalRedis } = await import('../scripts/local-redis.js');
+  const { producerRedis } = await import('../queue/jobs.js');
+  const { rowsBytes } = await import('../queue/job-rows.js');
+  const dir = mkdtempSync(join(tmpdir(), 'enqueue-hot-path-'));
+  const server = await startLocalRedis({ dir });
+  const redis = producerRedis(server.url);
+  if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
+  const batches = pool.bodies.map((b) =>
+    parseRecords(b.body, 'application/json').map((r) => recordKinds[b.kind].mapping.toValues(safeParseFast(recordKinds[b.kind].schema, r).data as never, 'batch')),
+  );
+  const records = batches.reduce((n, b) => n + b.length, 0);
+  const encode = way === 'rowsBytes' ? rowsBytes : (rows: unknown[][]) => (rows.length ? JSON.stringify(rows).slice(1, -1) : '');
+  const ms: number[] = [];
+  const faults: number[] = [];
+  for (let round = 0; round < 9; round++) {
+    const u0 = process.resourceUsage();
+    // 16 batches in flight at a time, a 64-key working set: ingest's enqueues, not a growing Redis
+    for (let i = 0; i < batches.length; i += 16) {
+      await Promise.all(batches.slice(i, i + 16).map((rows, j) => redis.set(`rows:${(i + j) % 64}`, encode(rows))));
+    }
+    const u1 = process.resourceUsage();
+    if (round === 0) continue; // warm-up
+    ms.push((u1.userCPUTime + u1.systemCPUTime - u0.userCPUTime - u0.systemCPUTime) / 1000);
+    faults.push(u1.minorPageFault - u0.minorPageFault);
+  }
+  redis.disconnect();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    JSON.stringify({ path: `encode + SET, ${way}`, records, batches: batches.length, cpuMsPer1kRecords: +((median(ms) / records) * 1000).toFixed(2), faultsPerBatch: +(median(faults) / batches.length).toFixed(2) }),
+  );
 }

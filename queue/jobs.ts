@@ -49,7 +49,8 @@ export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
 /** A v3 job and its rows' text, as ingest queues them (queue/job-rows.ts encodeRows). */
 export interface EncodedBatch {
   job: BatchJobV3;
-  text: string;
+  /** the rows' bytes, stored as they are (queue/job-rows.ts rowsBytes) */
+  text: Buffer;
 }
 
 /**

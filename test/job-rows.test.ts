@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactRows, encodeRows, inlineJobRows, rowObjects, rowToObject, splitRows, type JobRows } from '../queue/job-rows.js';
+import { compactRows, encodeRows, inlineJobRows, rowObjects, rowsBytes, rowToObject, splitRows, type JobRows } from '../queue/job-rows.js';
 import { kindNames, recordKinds, type Row } from '../schema/records.js';
 import { buildTrafficPool } from '../bench/traffic-pool.js';
 import type { BatchJobV1, BatchJobV2 } from '../queue/jobs.js';
@@ -13,7 +13,7 @@ const rowsOf = (kind: (typeof kindNames)[number]): Row[] => {
   );
 };
 /** What the worker reads back from Redis for a v3 job. */
-const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: Buffer.from(e.text), count: e.job.count });
+const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: e.text, count: e.job.count });
 
 describe('job rows (queue format v3)', () => {
   for (const kind of kindNames) {
@@ -43,12 +43,24 @@ describe('job rows (queue format v3)', () => {
       { request_id: 'plain', status_code: 200, duration_ms: 1.5 },
     ];
     const e = encodeRows('logs', 'b"\n', 1, rows);
-    expect(e.text).not.toContain('\n');
+    expect(e.text.includes('\n')).toBe(false);
     const split = splitRows(stored(e));
     expect(split).toHaveLength(2);
     expect(rowToObject(e.job.columns, split[0]!)).toEqual(rows[0]);
     expect(JSON.parse(split[0]!).at(-1)).toBe('b"\n');
-    expect(split.join(',')).toBe(e.text);
+    expect(split.join(',')).toBe(e.text.toString());
+  });
+
+  it('encodes in chunks the very bytes one JSON.stringify of all rows gives, at any row count and with non-ASCII', () => {
+    const logs = rowsOf('logs').map((r) => Object.values(r));
+    const wide = ['çã 🏦 \u2028 "q" \\', 'x'.repeat(70_000), 1.5, null, true];
+    // chunk edges (64 rows) and rows long enough that a chunk passes 128 KiB
+    for (const n of [0, 1, 63, 64, 65, 128, 129, 500]) {
+      const rows = logs.slice(0, n).map((r, i) => (i % 7 === 3 ? [...r, ...wide] : r));
+      expect(rows).toHaveLength(n);
+      const oneString = rows.length ? JSON.stringify(rows).slice(1, -1) : '';
+      expect(rowsBytes(rows).equals(Buffer.from(oneString))).toBe(true);
+    }
   });
 
   it('turns v1 and v2 jobs into the same insert text as the v3 job for the same rows, so all share a flush', () => {
@@ -81,7 +93,7 @@ describe('job rows (queue format v3)', () => {
 
   it('handles empty rows', () => {
     const e = encodeRows('links', 'b', 1, []);
-    expect(e).toEqual({ job: { v: 3, kind: 'links', batch_id: 'b', received_at: 1, columns: ['batch_id'], count: 0 }, text: '' });
+    expect(e).toEqual({ job: { v: 3, kind: 'links', batch_id: 'b', received_at: 1, columns: ['batch_id'], count: 0 }, text: Buffer.alloc(0) });
     expect(splitRows(stored(e))).toEqual([]);
     expect(compactRows([])).toEqual({ columns: [], text: Buffer.alloc(0), count: 0 });
   });

@@ -35,7 +35,7 @@ describe('a poison record', () => {
     await enqueueBatch(p.worker.queue, redis, poisonJob, 'poison-job');
     redis.disconnect();
     const n = encodeRows('logs', 'batch-neighbour', Date.now(), [validRow('n-1'), validRow('n-2')]);
-    const neighbour: BatchJob = { v: 2, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), columns: n.job.columns, rows: n.text.replace('],[', ']\n['), count: 2 };
+    const neighbour: BatchJob = { v: 2, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), columns: n.job.columns, rows: n.text.toString().replace('],[', ']\n['), count: 2 };
     await p.worker.queue.add('logs', neighbour, { jobId: 'neighbour-job' });
     await p.waitForIdle();
 
