@@ -45,13 +45,24 @@ const eventsShown = 1000;
 const textSearches = ['webhook_id', 'link_id'];
 
 /**
- * Where the table's newest events start: the newest minute from which webhook_stats_1m counts at
- * least 1000 first attempts up to the range's end (its customer, event and type columns are the
- * dropdowns'). The rollup has no ids: while a search box is filled the range bounds the read.
+ * Where the table's newest events start: the newest hour or minute from which at least 1000 events
+ * (first attempts) were sent up to the range's end, counted in webhook_events_1h for whole hours and
+ * in webhook_stats_1m for the minutes of the range's last, partial hour (the range's first partial
+ * hour is not counted: the cutoff can only be older for it). Both have the dropdowns' columns
+ * (customer, event, type) but no ids: while a search box is filled the range bounds the read.
  */
 const eventsCutoff = newestRowsCutoff({
   limit: eventsShown,
-  counts: [{ table: 'webhook_stats_1m', bucket: 'minute', seconds: 60, rows: 'first_attempts', where: [noneSelected(...textSearches), ...dropdownFilters] }],
+  counts: [
+    { table: 'webhook_events_1h', bucket: 'hour', seconds: 3600, rows: 'first_attempts', where: [noneSelected(...textSearches), ...dropdownFilters] },
+    {
+      table: 'webhook_stats_1m',
+      bucket: 'minute',
+      seconds: 60,
+      rows: 'first_attempts',
+      where: ['minute >= toStartOfHour($__toTime)', noneSelected(...textSearches), ...dropdownFilters],
+    },
+  ],
 });
 
 /**
