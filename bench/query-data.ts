@@ -7,7 +7,8 @@ import type { Progress } from './progress.js';
  * fill the rollups exactly as the worker's inserts do. Deterministic: every value is a hash of
  * the row number. Spread over the last `days` days (the alert baseline needs 7 previous days).
  * Shapes follow demo/traffic.ts: 20 institutions, 8 customers, 10 endpoints, one link per 100
- * requests, about 15% errors with their bodies, a webhook attempt per 10 requests.
+ * requests, about 15% errors with their bodies, a webhook attempt per 10 requests: two attempts
+ * per event, the retry 1–30 minutes (hashed) after the first, both within the span.
  */
 const INSTITUTIONS = Array.from({ length: 20 }, (_, i) => `institution_${String(i).padStart(2, '0')}`);
 const CUSTOMERS = Array.from({ length: 8 }, (_, i) => `customer_${i}`);
@@ -94,14 +95,15 @@ SELECT
   toUInt16(1 + number % 2) AS attempt,
   concat('https://hooks.', ${list(CUSTOMERS)}[1 + link % ${CUSTOMERS.length}], '.example/belvo') AS url,
   if(number % 2 = 0, if(cityHash64(number, 8) % 3 = 0, NULL, toUInt16(503)), toUInt16(200)) AS status_code,
-  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - (cityHash64(number, 9) % ${spanMs}))) AS timestamp,
+  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - retry_ms - (cityHash64(intDiv(number, 2), 9) % (${spanMs} - retry_ms)) + (number % 2) * retry_ms)) AS timestamp,
   concat('user-', toString(link)) AS external_id,
   if(status_code IS NULL, 'timeout', '') AS error,
   toFloat32(50 + cityHash64(number, 10) % 400) AS duration_ms,
   concat('{"webhook_id":"', webhook_id, '","link_id":"', link_id, '"}') AS payload,
   ${list(CUSTOMERS)}[1 + link % ${CUSTOMERS.length}] AS customer_id,
   concat('gen-wh-', toString(intDiv(number, 1000))) AS batch_id
-FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link FROM numbers(${Math.floor(from / 10)}, ${webhooks}))`,
+FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link, 60000 + cityHash64(intDiv(number, 2), 16) % 1740001 AS retry_ms
+      FROM numbers(${Math.floor(from / 10)}, ${webhooks}))`,
     });
   }
   // Two states per link: connected, then its current state.

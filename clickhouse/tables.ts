@@ -104,6 +104,14 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
   },
   {
+    // Its touched hours are rebuilt from the webhook_stats_1m just rebuilt (as request_status_1h).
+    view: 'webhook_events_1h_mv',
+    target: 'webhook_events_1h',
+    source: 'webhook_attempts',
+    from: 'webhook_stats_1m',
+    rebuild: { kind: 'buckets', column: 'hour', expr: 'toStartOfHour(timestamp)' },
+  },
+  {
     view: 'links_latest_mv',
     target: 'links_latest',
     source: 'links',

@@ -2,7 +2,8 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { tablePanel, timeSeriesPanel } from './panels.js';
-import { allOf, anyOf, equalsRequiredText, matchesText, rawTimeFilter } from './sql-filters.js';
+import { allOf, anyOf, equalsRequiredText, matchesText, noneSelected, rawTimeFilter } from './sql-filters.js';
+import { fromCutoff, newestRowsCutoff } from './newest-rows.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
 /** Events: the webhooks sent to customers and whether they arrived. */
@@ -39,26 +40,57 @@ export const deliverySuccessRateSql = `
   GROUP BY time
   ORDER BY time`;
 
+/** The Webhook events table's row limit. */
+const eventsShown = 1000;
+const textSearches = ['webhook_id', 'link_id'];
+
 /**
- * One row per event (type, event and link are the event's own, so they are grouped on). The last
- * response code is taken through a tuple because aggregate functions skip NULL arguments, and
- * NULL (no response) is exactly what a last attempt may hold.
+ * Where the table's newest events start: the newest hour or minute from which at least 1000 events
+ * (first attempts) were sent up to the range's end, counted in webhook_events_1h for whole hours and
+ * in webhook_stats_1m for the minutes of the range's last, partial hour (the range's first partial
+ * hour is not counted: the cutoff can only be older for it). Both have the dropdowns' columns
+ * (customer, event, type) but no ids: while a search box is filled the range bounds the read.
+ */
+const eventsCutoff = newestRowsCutoff({
+  limit: eventsShown,
+  counts: [
+    { table: 'webhook_events_1h', bucket: 'hour', seconds: 3600, rows: 'first_attempts', where: [noneSelected(...textSearches), ...dropdownFilters] },
+    {
+      table: 'webhook_stats_1m',
+      bucket: 'minute',
+      seconds: 60,
+      rows: 'first_attempts',
+      where: ['minute >= toStartOfHour($__toTime)', noneSelected(...textSearches), ...dropdownFilters],
+    },
+  ],
+});
+
+/**
+ * One row per event first sent in the range (its attempt 1 is in it), newest first; its attempts
+ * are those up to the range's end. An event is dated by its first attempt, so the 1000 newest all
+ * start at or after the cutoff, and so do their retries (a retry follows its first attempt): only
+ * the rows from the cutoff are read. Attempts of events first sent earlier are read but dropped.
+ * type, event and link are the event's own, so they are grouped on. The last response code is
+ * taken through a tuple because aggregate functions skip NULL arguments, and NULL (no response) is
+ * exactly what a last attempt may hold.
  */
 export const webhookEventsSql = `
+  WITH ${eventsCutoff} AS cutoff
   SELECT
     webhook_id,
     type,
     event,
     link_id,
-    min(timestamp) AS datetime,
+    minIf(timestamp, attempt = 1) AS datetime,
     count() AS attempts,
     argMax(tuple(status_code), attempt).1 AS last_response_code,
     countIf(status_code BETWEEN 200 AND 299) > 0 AS delivered
   FROM webhook_attempts
-  WHERE ${allOf(rawTimeFilter('timestamp'), ...dropdownFilters, matchesText('webhook_id', 'webhook_id'), matchesText('link_id', 'link_id'))}
+  WHERE ${allOf(rawTimeFilter('timestamp'), ...dropdownFilters, matchesText('webhook_id', 'webhook_id'), matchesText('link_id', 'link_id'), fromCutoff('timestamp'))}
   GROUP BY webhook_id, type, event, link_id
+  HAVING countIf(attempt = 1) > 0
   ORDER BY datetime DESC, webhook_id
-  LIMIT 1000`;
+  LIMIT ${eventsShown}`;
 
 const thisWebhook = equalsRequiredText('webhook_id', 'webhook_id');
 
@@ -109,7 +141,7 @@ export function eventsDashboard() {
       tablePanel({
         id: 4,
         title: 'Webhook events',
-        description: 'Newest first. Click a webhook id for its payload and attempts, a link id for the link timeline.',
+        description: 'Events first sent in the range (their first attempt in it), newest first, at most 1000; attempts up to the range end. Click a webhook id for its payload and attempts, a link id for the link timeline.',
         query: sql(webhookEventsSql),
         height: 12,
       })
