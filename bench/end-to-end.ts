@@ -59,6 +59,8 @@ export interface StepResult {
   cpuCores: { ingest: number; worker: number; redis: number; loadGenerator: number; machineLoadAverage: number };
   /** CPU milliseconds per 1,000 records: less sensitive to other load on the machine than rates are */
   cpuMsPer1kRecords: { ingest: number; worker: number; redis: number };
+  /** Redis's own stalls of 5 ms or more in the measured window (LATENCY HISTORY): seconds with one, the longest */
+  redisStalls?: Record<string, { seconds: number; maxMs: number }>;
 }
 
 const TABLES = kindNames.map((k) => recordKinds[k].table);
@@ -125,12 +127,14 @@ export async function runStep(o: {
   const pids = { ingest: p.ingest.pid!, worker: p.worker.pid!, redis: p.redis.process.pid! };
   const cpuSnapshot = () => ({ ingest: processCpuSeconds(pids.ingest), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis), self: process.cpuUsage() });
   let cpuBefore = cpuSnapshot();
+  await p.redisStalls(); // reset: only the step's own
   let loopDelay = loopLateness();
   // The measured window starts after the warm-up: CPU and loop lateness are taken afresh then.
   const startedAt = Date.now() + warmupMs;
   const warmupTimer = warmupMs
     ? setTimeout(() => {
         cpuBefore = cpuSnapshot();
+        void p.redisStalls();
         loopDelay.stop();
         loopDelay = loopLateness();
       }, warmupMs)
@@ -158,6 +162,7 @@ export async function runStep(o: {
   });
   const endedAt = Date.now();
   clearTimeout(warmupTimer);
+  const redisStalls = await p.redisStalls();
   loopDelay.stop();
   const busy = (pid: number, before: number) => round((processCpuSeconds(pid) - before) / ((endedAt - startedAt) / 1000));
   const self = process.cpuUsage(cpuBefore.self);
@@ -243,6 +248,7 @@ export async function runStep(o: {
       worker: round((cpuCores.worker * 1e6) / Math.max(1, visibleRate)),
       redis: round((cpuCores.redis * 1e6) / Math.max(1, acceptedRate)),
     },
+    redisStalls,
     redisUsedMemoryMiB: { max: round(Math.max(0, ...redisUsed) / 2 ** 20), atEnd: round((redisUsed[redisUsed.length - 1] ?? 0) / 2 ** 20) },
   };
 }

@@ -28,6 +28,8 @@ export interface RunningPipeline {
   clickhouse: ClickHouseClient;
   queueDepth(): Promise<number>;
   redisMemoryBytes(): Promise<{ used: number; peak: number }>;
+  /** Redis's stalls of 5 ms or more since the last call, by event (aof-fsync-always, command...): seconds with one, and the longest */
+  redisStalls(): Promise<Record<string, { seconds: number; maxMs: number }>>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,9 @@ export async function startPipeline(o: {
   const ingest = spawnTs('ingest/server.ts', env, { cpuProfileDir: o.cpuProfileDir });
   const ingestUrl = `http://127.0.0.1:${port}`;
   const redisClient = new Redis(redis.url, { maxRetriesPerRequest: null });
+  // Redis records its own stalls of 5 ms or more (LATENCY HISTORY): the AOF's fsync among them,
+  // which every 202 waits for (appendfsync always) and which other writers to the disk can slow.
+  await redisClient.config('SET', 'latency-monitor-threshold', '5');
   const queue = new Queue<BatchJob>(QUEUE_NAME, { connection: redisClient, prefix: config.QUEUE_PREFIX });
 
   /** The processes and connections, last Redis (the worker finishes what it holds first). */
@@ -117,6 +122,16 @@ export async function startPipeline(o: {
     async redisMemoryBytes() {
       const m = await info('memory');
       return { used: Number(m.used_memory), peak: Number(m.used_memory_peak) };
+    },
+    async redisStalls() {
+      const events = (await redisClient.call('LATENCY', 'LATEST')) as [string, number, number, number][];
+      const out: Record<string, { seconds: number; maxMs: number }> = {};
+      for (const [event] of events) {
+        const history = (await redisClient.call('LATENCY', 'HISTORY', event)) as [number, number][];
+        out[event] = { seconds: history.length, maxMs: Math.max(0, ...history.map(([, ms]) => ms)) };
+      }
+      await redisClient.call('LATENCY', 'RESET');
+      return out;
     },
     async stop() {
       await clickhouse!.close().catch(() => {});

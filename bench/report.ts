@@ -20,6 +20,8 @@ export interface BenchReport {
   options: Record<string, unknown>;
   /** `--slow-host`: how the host was slowed on purpose for the measured phases */
   slowHost?: SlowHostReport;
+  /** the embedded engine's server settings in the engine phases, as it reports them (clickhouse/client.ts) */
+  engineSettings?: Record<string, string>;
   express?: ExpressCeiling;
   /** producer middleware overhead: median over runs of the added p50/p99 latency (ms) */
   middleware?: {

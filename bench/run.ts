@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../config/env.js';
 import { repoRoot } from './child-process.js';
 import { measureEngineCeiling } from './engine-ceiling.js';
 import { openEngine } from './engine.js';
@@ -121,7 +122,9 @@ async function main() {
     }
 
     if (options.phases.has('engine') || options.phases.has('queries')) {
-      const engine = openEngine(join(work, 'engine'));
+      // the same engine settings as the end-to-end worker's (--env CLICKHOUSE_ENGINE_SETTINGS=...): a fair ratio
+      const engine = openEngine(join(work, 'engine'), loadConfig({ CLICKHOUSE_ENGINE_SETTINGS: options.pipelineEnv.CLICKHOUSE_ENGINE_SETTINGS }).CLICKHOUSE_ENGINE_SETTINGS);
+      partial.engineSettings = engine.settings;
       try {
         if (options.phases.has('engine')) {
           progress.start('engine ceiling');

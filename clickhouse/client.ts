@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Session } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../config/env.js';
 
@@ -13,7 +14,80 @@ export function clickhouseMode(config: Pick<Config, 'CLICKHOUSE_URL'>): ClickHou
 type ClientConfig = Pick<
   Config,
   'CLICKHOUSE_URL' | 'CLICKHOUSE_USER' | 'CLICKHOUSE_PASSWORD' | 'CLICKHOUSE_DATABASE' | 'CLICKHOUSE_DATA_DIR'
->;
+> &
+  Partial<Pick<Config, 'CLICKHOUSE_ENGINE_SETTINGS'>>;
+
+/**
+ * Server settings the embedded engine opens with (CLICKHOUSE_ENGINE_SETTINGS adds or replaces).
+ * The engine shares a small machine's cores with ingest, whose latency matters more than when a
+ * merge ends: merge threads run at the lowest priority (docs/performance.md, section 34).
+ */
+export const EMBEDDED_ENGINE_DEFAULTS: Readonly<Record<string, string>> = {
+  os_threads_nice_value_merge_mutate: '19',
+};
+
+/** The defaults with `overrides` on top: what the engine is opened with. */
+export function embeddedEngineSettings(overrides: Record<string, string> = {}): Record<string, string> {
+  return { ...EMBEDDED_ENGINE_DEFAULTS, ...overrides };
+}
+
+export type ChdbConnection = ReturnType<typeof createChdbConnection>;
+
+export interface EmbeddedEngine {
+  connection: ChdbConnection;
+  client: ClickHouseClient;
+  /** the server settings it runs with, as the engine reports them (system.server_settings) */
+  settings: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the embedded engine on `path` with server `settings`. chdb takes server settings only as
+ * arguments of the first connection to a directory (they make the process's one engine), and its
+ * @clickhouse/client connection has no way to pass them: a session opened first with them holds
+ * the engine, the client's connection joins it (same path, same engine), and the holder closes last.
+ * Every setting is read back from system.server_settings: a query setting (which would apply to
+ * the holder's session only), an unknown name or a value the engine did not take is an error.
+ */
+export function openEmbeddedEngine(path: string, settings: Record<string, string>): EmbeddedEngine {
+  mkdirSync(path, { recursive: true });
+  const names = Object.keys(settings);
+  const holder = new Session(path, { connectionArgs: names.map((n) => `--${n}=${settings[n]}`) });
+  try {
+    const applied = readServerSettings(holder, names);
+    const wrong = names.filter((n) => applied[n] !== settings[n]);
+    if (wrong.length) {
+      throw new Error(
+        `embedded engine settings not applied as server settings: ${wrong.map((n) => `${n}=${settings[n]} (engine: ${applied[n] ?? 'no such server setting'})`).join(', ')}`,
+      );
+    }
+    const connection = createChdbConnection({ path });
+    // chdb implements the Connection contract of @clickhouse/client-common; the client bundles its own
+    // copy of those types, which differ only in declaration identity.
+    const client = createClient({ connection: connection as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'] });
+    const close = client.close.bind(client);
+    let closed = false;
+    const closeAll = async () => {
+      if (closed) return;
+      closed = true;
+      await close();
+      holder.close();
+    };
+    // whoever closes the client (the worker's runtime, a test) closes the holder too
+    client.close = closeAll;
+    return { connection, client, settings: applied, close: closeAll };
+  } catch (err) {
+    holder.close();
+    throw err;
+  }
+}
+
+function readServerSettings(session: Session, names: string[]): Record<string, string> {
+  if (names.length === 0) return {};
+  const list = names.map((n) => `'${n.replace(/[\\']/g, '')}'`).join(',');
+  const text = session.query(`SELECT name, value FROM system.server_settings WHERE name IN (${list})`, 'TSV').toString();
+  return Object.fromEntries(text.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
+}
 
 /**
  * One @clickhouse/client for both modes. Embedded: the chdb engine in this process, on
@@ -31,12 +105,7 @@ export function createClickHouse(config: ClientConfig): ClickHouseClient {
       clickhouse_settings: { date_time_output_format: 'iso' },
     });
   }
-  const path = resolve(config.CLICKHOUSE_DATA_DIR);
-  mkdirSync(path, { recursive: true });
-  // chdb implements the Connection contract of @clickhouse/client-common; the client bundles its own
-  // copy of those types, which differ only in declaration identity.
-  const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
-  return createClient({ connection });
+  return openEmbeddedEngine(resolve(config.CLICKHOUSE_DATA_DIR), embeddedEngineSettings(config.CLICKHOUSE_ENGINE_SETTINGS)).client;
 }
 
 /**

@@ -42,6 +42,26 @@ export const envSchema = z.object({
   CLICKHOUSE_PASSWORD: z.string().default(''),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('observability'),
   CLICKHOUSE_DATA_DIR: z.string().min(1).default('./.data/clickhouse'),
+  /**
+   * Embedded mode: engine settings given when the engine opens (`name=value,name=value`), on top of
+   * clickhouse/client.ts's defaults (a name given here replaces its default). Server settings
+   * (background_pool_size, os_threads_nice_value_merge_mutate) can be set only then.
+   */
+  CLICKHOUSE_ENGINE_SETTINGS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const out: Record<string, string> = {};
+      for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const m = /^([A-Za-z_][A-Za-z0-9_.]*)=([^\s,]*)$/.exec(pair);
+        if (!m) {
+          ctx.addIssue({ code: 'custom', message: `'${pair}' is not name=value` });
+          return z.NEVER;
+        }
+        out[m[1]!] = m[2]!;
+      }
+      return out;
+    }),
   /** Days raw rows are kept; rollups keep theirs longer. */
   RAW_TTL_DAYS: int(90, 1),
 
@@ -53,6 +73,8 @@ export const envSchema = z.object({
   WORKER_CONCURRENCY: int(256, 1),
   /** Niceness of the worker (and its embedded engine): 0 leaves it; higher yields the CPU to ingest. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  /** Linux scheduling policy of the worker's threads (lib/priority.ts): idle, batch or other (leave it). */
+  WORKER_SCHED: z.enum(['other', 'batch', 'idle']).default('idle'),
   /** Flush a table's batch when it holds this many rows... */
   FLUSH_MAX_ROWS: int(50_000, 1),
   /** ...or when its oldest row has waited this long... */

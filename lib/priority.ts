@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
@@ -28,3 +29,21 @@ export function lowerPriority(nice: number, onError: (err: Error) => void = () =
     }
   }
 }
+
+export type SchedPolicy = 'other' | 'batch' | 'idle';
+
+/**
+ * Sets the Linux scheduling policy of every thread of this process (`chrt --all-tasks`); threads
+ * started later inherit it from the thread that starts them. `idle` (SCHED_IDLE) runs the thread
+ * only when no normal thread of its group wants the core, and a waking normal thread (ingest's)
+ * preempts it at once, where a nice thread may first finish its slice; `batch` (SCHED_BATCH) keeps
+ * the nice value's share but gives up wake-up preemption of others. Needs no privilege (a process may
+ * always lower its own policy). `other` leaves the policy as it is; elsewhere than Linux this is a no-op.
+ */
+export function setSchedPolicy(policy: SchedPolicy, onError: (err: Error) => void = () => {}): void {
+  if (policy === 'other' || process.platform !== 'linux') return;
+  const r = spawnSync('chrt', ['--all-tasks', `--${policy}`, '--pid', '0', String(process.pid)], { encoding: 'utf8' });
+  if (r.error) onError(r.error);
+  else if (r.status !== 0) onError(new Error(`chrt --${policy}: ${r.stderr.trim() || `exit ${r.status}`}`));
+}
+

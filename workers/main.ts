@@ -5,7 +5,7 @@ import { startQueryEndpoint } from './query-endpoint.js';
 import { clickhouseMode } from '../clickhouse/client.js';
 import { stopOnSignals } from '../lib/supervision.js';
 import { startAdminServer } from '../lib/admin-server.js';
-import { lowerPriority } from '../lib/priority.js';
+import { lowerPriority, setSchedPolicy } from '../lib/priority.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger('worker', config.LOG_LEVEL);
@@ -13,6 +13,7 @@ const logger = createLogger('worker', config.LOG_LEVEL);
 async function main() {
   // before the engine starts its threads, so they inherit it
   lowerPriority(config.WORKER_NICE, (err) => logger.warn({ err: err.message }, 'could not lower the worker priority'));
+  setSchedPolicy(config.WORKER_SCHED, (err) => logger.warn({ err: err.message }, 'could not set the worker scheduling policy'));
   const runtime = await startWorkerRuntime(config, logger);
   // Embedded mode: this process owns the data directory, so it answers ad-hoc SQL for others.
   const endpoint = clickhouseMode(config) === 'embedded' ? await startQueryEndpoint(config, logger) : undefined;
