@@ -98,15 +98,6 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'month', expr: 'toStartOfMonth(timestamp)' },
   },
   {
-    // Its touched links are replayed from the link_activity just rebuilt: max and anyLast take
-    // the same rows again without harm, so nothing is deleted first.
-    view: 'link_last_request_mv',
-    target: 'link_last_request',
-    source: 'request_logs',
-    from: 'link_activity',
-    rebuild: { kind: 'replay', column: 'link_id' },
-  },
-  {
     view: 'webhook_stats_1m_mv',
     target: 'webhook_stats_1m',
     source: 'webhook_attempts',
