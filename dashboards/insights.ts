@@ -4,7 +4,7 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
-import { currentLinks, linkLastAccess } from './shared-sql.js';
+import { linkLastAccess, linksFinal } from './shared-sql.js';
 import { anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
@@ -114,17 +114,13 @@ export const requestCountSql = `
 /** A fixed 30-day window, whatever the time picker says: the question is "created lately". */
 export const linksCreatedSql = `
   SELECT access_mode, count() AS links
-  FROM (${currentLinks(...linkFilters)}
-  )
-  WHERE created_at >= now() - INTERVAL 30 DAY
+  FROM ${linksFinal(...linkFilters, 'created_at >= now() - INTERVAL 30 DAY')}
   GROUP BY access_mode
   ORDER BY access_mode`;
 
 export const validLinksSql = `
   SELECT count() AS valid_links
-  FROM (${currentLinks(...linkFilters)}
-  )
-  WHERE status = 'valid'`;
+  FROM ${linksFinal(...linkFilters, "status = 'valid'")}`;
 
 /** Links with at least one request in the time range. */
 export const activeLinksSql = `

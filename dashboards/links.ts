@@ -2,7 +2,7 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, tablePanel } from './panels.js';
-import { currentLinks, linkLastAccess, newestLinksCutoff } from './shared-sql.js';
+import { currentLinks, linkLastAccess, linksFinal, newestLinksCutoff } from './shared-sql.js';
 import { allOf, anyOf, matchesText } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
@@ -27,9 +27,7 @@ const stateFilters = allOf(anyOf('status', 'link_status'), anyOf('access_mode', 
 
 export const linksByStatusSql = `
   SELECT status, count() AS links
-  FROM (${currentLinks(...identityFilters)}
-  )
-  WHERE ${stateFilters}
+  FROM ${linksFinal(...identityFilters, stateFilters)}
   GROUP BY status
   ORDER BY links DESC, status`;
 

@@ -28,6 +28,18 @@ export function currentLinks(...where: string[]): string {
     GROUP BY link_id`;
 }
 
+/**
+ * `links_latest FINAL` and a WHERE: one row per link, its newest state, for panels that count links.
+ * FINAL picks the row a merge keeps (the newest updated_at; on a tie, the last inserted), and the
+ * engine (26.x) merges only the key ranges where parts overlap: on a mostly merged table it is a
+ * plain scan of the columns asked for, where currentLinks groups a million String keys
+ * (docs/performance.md, section 36). WHERE applies to the merged row, so a filter on the state
+ * (status, access_mode) never matches a link by an older state.
+ */
+export function linksFinal(...where: string[]): string {
+  return `links_latest FINAL${where.length ? `\n  WHERE ${allOf(...where)}` : ''}`;
+}
+
 /** States the newest-links window reads: enough for 1,000 links with a few unmerged states each. */
 const NEWEST_LINK_STATES = 5_000;
 

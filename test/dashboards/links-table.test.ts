@@ -8,6 +8,7 @@ import { loadConfig } from '../../config/env.js';
 import { accessModes, linkStatuses, recordKinds } from '../../schema/records.js';
 import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
 import { expandQuery } from './grafana-expander.js';
+import { insertLinkStates, type LinkState } from '../helpers/link-states.js';
 
 /**
  * The Links table past its 1,000-row limit, against the raw tables: every link's newest state from
@@ -30,8 +31,8 @@ beforeAll(async () => {
   await migrate(ch, { database: db });
   await ch.command({ query: `USE ${db}` });
 
-  const first: Record<string, unknown>[] = [];
-  const later: Record<string, unknown>[] = [];
+  const first: LinkState[] = [];
+  const later: LinkState[] = [];
   for (let i = 0; i < LINKS; i++) {
     const link = {
       link_id: `lnk_${i}`,
@@ -47,11 +48,10 @@ beforeAll(async () => {
       later.push({ ...link, status: linkStatuses[(i + 1) % 4]!, access_mode: accessModes[(i + 1) % 2]!, updated_at: link.created_at + 5 * MIN });
     }
   }
-  const asRows = (states: Record<string, unknown>[]) => states.map((s) => ({ ...recordKinds.links.mapping.toRow(recordKinds.links.schema.parse(s) as never), batch_id: 'links' }));
-  await ch.insert({ table: 'links', values: asRows(first), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
+  await insertLinkStates(ch, first);
   // links_latest keeps both states of a changed link, in two parts, as until ClickHouse merges them
   await ch.command({ query: `SYSTEM STOP MERGES ${db}.links_latest` });
-  await ch.insert({ table: 'links', values: asRows(later), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
+  await insertLinkStates(ch, later);
 
   const logs = [];
   for (let n = 0; n < 60_000; n++) {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '../../clickhouse/client.js';
-import { undeduplicatedInsert } from '../../clickhouse/client.js';
 import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
 import { expandQuery } from './grafana-expander.js';
 import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
+import { insertGeneratedLinks } from '../helpers/link-states.js';
 
 /**
  * The Links table reads the newest links through links_latest's by_created projection (sql/013,
@@ -20,28 +20,9 @@ const opened = expandQuery(tableSql, { fromMs: now - DAY, toMs: now, intervalMs:
 let engine: MigratedEngine;
 let ch: ClickHouseClient;
 
-/** `count` links numbered from `first`, each in two states (connected, then its current one), created over `days` before `end`. */
-async function insertLinks(first: number, count: number, end: number, days: number): Promise<void> {
-  for (const state of [0, 1]) {
-    await ch.command({
-      clickhouse_settings: undeduplicatedInsert,
-      query: `
-        INSERT INTO links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
-        SELECT concat('lnk_', toString(n)), ${state === 0 ? "'valid'" : "['valid', 'invalid', 'token_required'][1 + n % 3]"},
-          if(n % 4 = 0, 'single', 'recurrent'), 'bank_a', created, created + toIntervalMinute(${state}), concat('user-', toString(n)), 'acme', 'links'
-        FROM (SELECT number + ${first} AS n, fromUnixTimestamp64Milli(toInt64(${end} - cityHash64(n) % ${days * DAY})) AS created FROM numbers(${count}))`,
-    });
-  }
-  // their calls: link_activity_monthly gets a row per link and month
-  await ch.command({
-    clickhouse_settings: undeduplicatedInsert,
-    query: `
-      INSERT INTO request_logs (request_id, timestamp, method, endpoint, status_code, link_id, institution, customer_id, batch_id)
-      SELECT concat('req_', toString(number + ${first})), fromUnixTimestamp64Milli(toInt64(${now} - cityHash64(number, 1) % ${60 * DAY})),
-        'GET', '/api/accounts/', if(number % 5 = 0, 500, 200), concat('lnk_', toString(${first} + number % ${count})), 'bank_a', 'acme', 'logs'
-      FROM numbers(${count})`,
-  });
-}
+/** `count` links numbered from `first`, in two states, created over `days` before `end`, called over the 60 days before now. */
+const insertLinks = (first: number, count: number, end: number, days: number) =>
+  insertGeneratedLinks(ch, { first, count, end, spanMs: days * DAY, callsUntil: now, callsSpanMs: 60 * DAY });
 
 async function query(sql: string): Promise<{ data: Record<string, unknown>[]; readRows: number }> {
   const body = (await (await ch.query({ query: sql, format: 'JSON' })).json()) as { data: Record<string, unknown>[]; statistics?: { rows_read?: number } };
