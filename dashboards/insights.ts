@@ -4,8 +4,8 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
-import { linkLastAccess, linksFinal } from './shared-sql.js';
-import { anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
+import { linksFinal } from './shared-sql.js';
+import { allOf, anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
 
@@ -122,12 +122,18 @@ export const validLinksSql = `
   SELECT count() AS valid_links
   FROM ${linksFinal(...linkFilters, "status = 'valid'")}`;
 
-/** Links with at least one request in the time range. */
+/**
+ * Links with at least one request in the time range: links with a month row whose last request
+ * falls in it. Every row's last_request_at (merged or not) is the time of one of that link's
+ * requests, so no per-link GROUP BY is needed (at 1M links it hashed every link id and was the
+ * slowest Insights panel); exact when the range ends now, as a dashboard opens. Counted over a
+ * 64-bit hash of the id: a collision among 1M links is about 3 in 100M (1M^2 / 2^65).
+ * The month bound prunes older partitions (month is the UTC month of the day, sql/007).
+ */
 export const activeLinksSql = `
-  SELECT count() AS active_links
-  FROM (${linkLastAccess(...linkFilters)}
-  )
-  WHERE ${timeFilterMs('last_accessed_at')}`;
+  SELECT uniqExact(cityHash64(link_id)) AS active_links
+  FROM link_activity_monthly
+  WHERE ${allOf(...linkFilters, timeFilterMs('last_request_at'), "month >= toStartOfMonth(toDate($__fromTime, 'UTC'))", "month <= toDate($__toTime, 'UTC')")}`;
 
 export const mostCommonErrorsSql = `
   SELECT status_code, error_code, sum(requests) AS errors
