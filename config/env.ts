@@ -74,7 +74,7 @@ export const envSchema = z.object({
   /** Niceness of the worker (and its embedded engine): 0 leaves it; higher yields the CPU to ingest. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
   /** Linux scheduling policy of the worker's threads (lib/priority.ts): idle, batch or other (leave it). */
-  WORKER_SCHED: z.enum(['other', 'batch', 'idle']).default('idle'),
+  WORKER_SCHED: z.enum(['other', 'batch', 'idle']).default('other'),
   /** Flush a table's batch when it holds this many rows... */
   FLUSH_MAX_ROWS: int(50_000, 1),
   /** ...or when its oldest row has waited this long... */
