@@ -26,6 +26,11 @@ export const EMBEDDED_ENGINE_DEFAULTS: Readonly<Record<string, string>> = {
   os_threads_nice_value_merge_mutate: '19',
 };
 
+/** `--name=value` arguments of a chdb connection that opens the engine with `settings`. */
+export function engineArgs(settings: Record<string, string>): string[] {
+  return Object.entries(settings).map(([n, v]) => `--${n}=${v}`);
+}
+
 /** The defaults with `overrides` on top: what the engine is opened with. */
 export function embeddedEngineSettings(overrides: Record<string, string> = {}): Record<string, string> {
   return { ...EMBEDDED_ENGINE_DEFAULTS, ...overrides };
@@ -52,13 +57,14 @@ export interface EmbeddedEngine {
 export function openEmbeddedEngine(path: string, settings: Record<string, string>): EmbeddedEngine {
   mkdirSync(path, { recursive: true });
   const names = Object.keys(settings);
-  const holder = new Session(path, { connectionArgs: names.map((n) => `--${n}=${settings[n]}`) });
+  const holder = new Session(path, { connectionArgs: engineArgs(settings) });
   try {
     const applied = readServerSettings(holder, names);
     const wrong = names.filter((n) => applied[n] !== settings[n]);
     if (wrong.length) {
       throw new Error(
-        `embedded engine settings not applied as server settings: ${wrong.map((n) => `${n}=${settings[n]} (engine: ${applied[n] ?? 'no such server setting'})`).join(', ')}`,
+        `embedded engine settings not applied as server settings: ${wrong.map((n) => `${n}=${settings[n]} (engine: ${applied[n] ?? 'no such server setting'})`).join(', ')}. ` +
+          'A server setting applies only when the engine opens: if this process opened it before (another chdb Session on the same directory), open that one with them too (engineArgs).',
       );
     }
     const connection = createChdbConnection({ path });

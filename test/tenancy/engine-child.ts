@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'chdb';
-import { createClickHouse } from '../../clickhouse/client.js';
+import { createClickHouse, embeddedEngineSettings, engineArgs } from '../../clickhouse/client.js';
 import { migrate } from '../../clickhouse/migrate.js';
 import { loadConfig } from '../../config/env.js';
 import { tenantViewsDdl } from '../../tenancy/ddl.js';
@@ -35,7 +35,8 @@ export interface Request {
 
 const [requestFile, responseFile] = process.argv.slice(2) as [string, string];
 const request = JSON.parse(readFileSync(requestFile, 'utf8')) as Request;
-const session = new Session(request.dataDir, { connectionArgs: [`--config-file=${request.configFile}`] });
+// The engine opens here, so here it takes the server settings the pipeline's client checks for.
+const session = new Session(request.dataDir, { connectionArgs: [`--config-file=${request.configFile}`, ...engineArgs(embeddedEngineSettings())] });
 
 function ask(sql: string): Answer {
   try {
