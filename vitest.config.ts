@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     pool: 'forks',
     poolOptions: { forks: { singleFork: false } },
-    globalSetup: ['test/setup/redis.ts'],
+    globalSetup: ['test/setup/redis.ts', 'test/setup/tmp.ts'],
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

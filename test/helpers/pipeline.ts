@@ -26,9 +26,9 @@ export interface TestPipeline {
   close(): Promise<void>;
 }
 
-/** Test-only configuration: a private queue prefix and data dir per pipeline, real Redis from globalSetup. */
+/** Test-only configuration: a private queue prefix and data dir per pipeline (under the run's folder, test/setup/tmp.ts), real Redis from globalSetup. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  const dataDir = mkdtempSync(join(tmpdir(), 'obs-test-ch-'));
+  const dataDir = mkdtempSync(join(process.env.OBS_TEST_TMP ?? tmpdir(), 'obs-test-ch-'));
   return loadConfig({
     REDIS_URL: process.env.REDIS_URL,
     INGEST_API_KEYS: 'test-key-1,test-key-2',
