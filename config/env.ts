@@ -89,6 +89,8 @@ export const envSchema = z.object({
   FLUSH_MIN_INTERVAL_MS: int(1000, 0),
   /** BullMQ lock: a killed worker's jobs are taken over after about this long. */
   WORKER_LOCK_MS: int(30_000, 1000),
+  /** Longest wait before a failed job is tried again (workers/retry-delay.ts); below it BullMQ's exponential backoff. */
+  JOB_RETRY_MAX_DELAY_MS: int(60_000, 100),
 
   /** Embedded mode: loopback port where the engine-owning worker answers `npm run sql` (0 = any free port). */
   QUERY_PORT: int(8124, 0).pipe(z.number().max(65535)),

@@ -75,9 +75,11 @@ export async function enqueueBatch(queue: Queue<BatchJob>, redis: Redis, { job, 
 export const queuePrefix = (queue: Queue) => queue.opts.prefix ?? 'bull';
 
 export const defaultJobOptions: JobsOptions = {
-  // The worker retries ClickHouse writes itself; these attempts only cover a crash loop.
+  // The worker retries ClickHouse writes itself; these attempts only cover a crash loop. A built-in
+  // type every worker version knows; the worker caps it (JOB_RETRY_MAX_DELAY_MS, workers/retry-delay.ts)
+  // and jitter (delay x [0.5, 1]) keeps a batch's jobs from retrying in lockstep.
   attempts: 1_000_000,
-  backoff: { type: 'exponential', delay: 1000 },
+  backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
   removeOnComplete: true,
   removeOnFail: { count: 10_000 },
 };

@@ -8,6 +8,7 @@ import { redisKeys } from '../queue/redis-keys.js';
 import { readJobRows } from '../queue/job-rows.js';
 import { warnIfRedisNotDurable } from '../queue/redis-persistence.js';
 import { sweepOrphanRows } from './orphan-rows.js';
+import { capDelayedRetries, withCappedRetryDelay } from './retry-delay.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
 import { FlushManifests } from './flush-manifests.js';
@@ -109,7 +110,9 @@ export async function startWorkerRuntime(
     },
   });
 
-  const worker = new Worker<BatchJob>(QUEUE_NAME, (job, token) => batchWriter.process(job, token), {
+  const retryCap = { maxDelayMs: config.JOB_RETRY_MAX_DELAY_MS };
+  const processor = withCappedRetryDelay<BatchJob>((job, token) => batchWriter.process(job, token), retryCap, logger);
+  const worker = new Worker<BatchJob>(QUEUE_NAME, processor, {
     connection: workerRedis(config.REDIS_URL),
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
@@ -131,6 +134,10 @@ export async function startWorkerRuntime(
   });
   worker.on('failed', (job, err) => logger.warn({ job: job?.id, err: err.message }, 'job attempt failed; it will be retried'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  capDelayedRetries(queue, retryCap).then(
+    (n) => n && logger.warn({ rescheduled: n, maxDelayMs: retryCap.maxDelayMs }, 'brought forward jobs delayed past the retry cap'),
+    (err: Error) => logger.warn({ err: err.message }, 'capping delayed retries failed'),
+  );
 
   // the engine-owning worker reports ClickHouse health for ingest's /readyz (embedded mode)
   const healthKey = keys.clickhouseHealth();
