@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '../../clickhouse/client.js';
 import { undeduplicatedInsert } from '../../clickhouse/client.js';
 import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
 import { expandQuery } from './grafana-expander.js';
-import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
+import { openMigratedEngine, queryWithReadRows, type MigratedEngine } from '../helpers/migrated-engine.js';
 
 /**
  * Insights' totals (Requests, Most common errors, Errors per institution, Internal vs institution
@@ -94,7 +94,7 @@ describe('Insights totals from whole hours and edge minutes', () => {
     // part and edge would otherwise be most of it.
     for (const table of ['request_status_1m', 'request_status_1h']) await ch.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
     const sql = expandQuery(panelByTitle(board, 'Requests').targets![0]!.rawSql, { fromMs: now - 7 * DAY, toMs: now, intervalMs: 5 * MINUTE, variables: boardVariables(board) });
-    const read = async (q: string) => Number((await (await ch.query({ query: q, format: 'JSON' })).json()).statistics?.rows_read);
+    const read = async (q: string) => (await queryWithReadRows(ch, q)).readRows;
     const minuteRows = await read(`SELECT sum(requests) FROM request_status_1m WHERE minute >= toDateTime(${Math.floor((now - 7 * DAY) / 1000)})`);
     expect(await read(sql)).toBeLessThan(minuteRows / 4);
     await ch.command({ query: 'OPTIMIZE TABLE request_stats_1m FINAL' });

@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '../../clickhouse/client.js';
 import { undeduplicatedInsert } from '../../clickhouse/client.js';
 import { boardVariables, committedDashboards, panelByTitle } from './dashboard-json.js';
 import { expandQuery } from './grafana-expander.js';
-import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
+import { openMigratedEngine, queryWithReadRows, type MigratedEngine } from '../helpers/migrated-engine.js';
 
 /**
  * Events' "Webhook events" table reads the raw attempts from a cutoff counted in webhook_events_1h
@@ -72,10 +72,7 @@ afterAll(async () => {
   await engine?.close();
 });
 
-async function query(sql: string): Promise<{ data: Row[]; readRows: number }> {
-  const body = await (await ch.query({ query: sql, format: 'JSON' })).json<Row>();
-  return { data: body.data, readRows: Number(body.statistics?.rows_read) };
-}
+const query = (sql: string) => queryWithReadRows<Row>(ch, sql);
 
 const panelQuery = (pick: Record<string, string[]> = {}, text: Record<string, string> = {}) =>
   expandQuery(eventsSql, { fromMs: from, toMs: now, intervalMs: MINUTE, variables: boardVariables(board, pick, text) });

@@ -27,3 +27,9 @@ export async function openMigratedEngine(name: string, database = 'observability
     },
   };
 }
+
+/** A query's rows and how many rows the engine read for it (the summary's rows_read): what a panel's cost grows with. */
+export async function queryWithReadRows<T = Record<string, unknown>>(ch: ClickHouseClient, sql: string): Promise<{ data: T[]; readRows: number }> {
+  const body = await (await ch.query({ query: sql, format: 'JSON' })).json<T>();
+  return { data: body.data, readRows: Number(body.statistics?.rows_read) };
+}
