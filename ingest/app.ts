@@ -13,6 +13,7 @@ import type { IngestMetrics } from './metrics.js';
 import type { Stage } from './stages.js';
 import { prepareBatch, type PrepareInput, type Prepared } from './prepare.js';
 import { otlpRouter } from './otlp/route.js';
+import { RequestTiming } from './request-timing.js';
 import { defaultAttributeMap } from './otlp/map.js';
 
 export interface IngestDeps {
@@ -124,6 +125,7 @@ export function createIngestApp(deps: IngestDeps) {
   if (deps.metrics) app.use(deps.metrics.middleware);
 
   app.use((req, res, next) => {
+    res.locals.arrivedAt = performance.now();
     const incoming = req.get('X-Request-Id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID().replace(/-/g, '');
     res.setHeader('X-Request-Id', requestId);
@@ -193,26 +195,31 @@ export function createIngestApp(deps: IngestDeps) {
 
   async function handleBatch(kind: RecordKind, req: Request, res: Response) {
     const apiKeyId = res.locals.apiKeyId as string;
+    const timing = new RequestTiming(res.locals.arrivedAt as number);
+    timing.mark('body');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const idemKey = req.get('Idempotency-Key');
     const batchId = idemKey !== undefined ? idempotency.batchIdFor(apiKeyId, idemKey) : randomUUID();
     const input: PrepareInput = { kind, body, contentType: req.get('Content-Type'), apiKeyId, batchId, receivedAt: Date.now() };
     // Parse, validate and encode first: that needs neither Redis nor the idempotency claim.
     const prepared = prepareBatch(input, config.MAX_RECORDS_PER_REQUEST, stages);
+    timing.mark('prepare');
 
     await redisUp();
     if (idemKey !== undefined) {
-      const replay = await redisCall(idempotency.claim(apiKeyId, idemKey, body), 'idempotency claim');
+      const replay = await timing.wait('claim', redisCall(idempotency.claim(apiKeyId, idemKey, body), 'idempotency claim'));
       if (replay) {
         res.setHeader('Idempotent-Replayed', 'true');
+        res.setHeader('Server-Timing', timing.header());
         res.status(replay.status).json(replay.body);
         return;
       }
     }
 
     try {
-      const response = await enqueue(kind, prepared, batchId, idemKey !== undefined);
-      if (idemKey !== undefined) await redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store');
+      const response = await enqueue(kind, prepared, batchId, idemKey !== undefined, timing);
+      if (idemKey !== undefined) await timing.wait('store', redisCall(idempotency.complete(apiKeyId, idemKey, body, response), 'idempotency store'));
+      res.setHeader('Server-Timing', timing.header());
       res.status(response.status).json(response.body);
     } catch (err) {
       if (idemKey !== undefined) await idempotency.release(apiKeyId, idemKey);
@@ -220,7 +227,7 @@ export function createIngestApp(deps: IngestDeps) {
     }
   }
 
-  async function enqueue(kind: RecordKind, prepared: Prepared, batchId: string, idempotent: boolean): Promise<StoredResponse> {
+  async function enqueue(kind: RecordKind, prepared: Prepared, batchId: string, idempotent: boolean, timing = new RequestTiming()): Promise<StoredResponse> {
     const { queued, rejected, stageRejected, dropped } = prepared;
     /** Records by outcome, once the batch's fate is known (a 429 or 503 counts none of them). */
     const count = (accepted: number) => {
@@ -245,7 +252,8 @@ export function createIngestApp(deps: IngestDeps) {
       throw new ApiError('validation_error', `none of the ${rejected.length + dropped} records is valid`, { rejected });
     }
 
-    const [jobs, bytes] = await Promise.all([depth.get(), memory.get()]);
+    // a cached reading: a wait only when it is stale (no request for DEPTH_CACHE_MS)
+    const [jobs, bytes] = await timing.wait('limits', Promise.all([depth.get(), memory.get()]));
     if (jobs >= config.QUEUE_MAX_JOBS || bytes >= config.QUEUE_MAX_BYTES) {
       throw new ApiError(
         'backpressure',
@@ -256,9 +264,9 @@ export function createIngestApp(deps: IngestDeps) {
     }
 
     // A retried idempotent batch whose first attempt was enqueued (and maybe written) is not queued again.
-    const written = idempotent && (await redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup'));
+    const written = idempotent && (await timing.wait('lookup', redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup')));
     if (!written) {
-      await redisCall(enqueueBatch(queue, redis, queued), 'enqueue');
+      await timing.wait('enqueue', redisCall(enqueueBatch(queue, queued), 'enqueue'));
       depth.add(1);
     }
     count(queued.job.count);

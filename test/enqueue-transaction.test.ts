@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { startLocalRedis, type LocalRedis } from '../scripts/local-redis.js';
+import { createIngestQueue, enqueueBatch, type BatchJob, type EncodedBatch } from '../queue/jobs.js';
+import { redisKeys } from '../queue/redis-keys.js';
+
+// An enqueue is one MULTI/EXEC: with appendfsync always that is one AOF write and fsync before the
+// reply, and the rows and their job are stored together or not at all. Own Redis (the durable
+// configuration of scripts/local-redis.ts): the test reads and resets its command statistics.
+let dir: string;
+let server: LocalRedis;
+let redis: Redis;
+let queue: Queue<BatchJob>;
+const prefix = 'txn';
+
+const batch = (id: string, text = `["${id}",1]`): EncodedBatch => ({
+  job: { v: 3, kind: 'logs', batch_id: id, received_at: Date.now(), columns: ['request_id', 'batch_id'], count: 1 },
+  text: Buffer.from(text),
+});
+const calls = async (): Promise<Record<string, number>> => {
+  const out: Record<string, number> = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'obs-txn-'));
+  server = await startLocalRedis({ dir });
+  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  queue = createIngestQueue(redis, prefix);
+  await queue.waitUntilReady();
+});
+afterAll(async () => {
+  await queue?.close();
+  redis?.disconnect();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('enqueueBatch', () => {
+  it('stores the rows and the job in one transaction, and a retry of the same id changes neither', async () => {
+    await enqueueBatch(queue, batch('b1')); // the first use of the job script on this connection sends it whole
+    await redis.config('RESETSTAT');
+    await enqueueBatch(queue, batch('b2'));
+    const stats = await calls();
+    expect(stats.multi).toBe(1);
+    expect(stats.exec).toBe(1);
+    expect(stats.set).toBe(1);
+    // the durable configuration: each EXEC is written and fsynced before its reply
+    expect(await redis.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+
+    expect((await redis.getBuffer(redisKeys(prefix).rows('b2')))?.toString()).toBe('["b2",1]');
+    expect((await queue.getJob('b2'))?.data).toMatchObject({ v: 3, batch_id: 'b2', count: 1 });
+    expect(await queue.getJobCounts('wait')).toEqual({ wait: 2 });
+
+    await enqueueBatch(queue, batch('b2', '["other",1]'));
+    expect((await redis.getBuffer(redisKeys(prefix).rows('b2')))?.toString()).toBe('["b2",1]');
+    expect(await queue.getJobCounts('wait')).toEqual({ wait: 2 });
+  });
+
+  it('gives the job the queue default options, as Queue.add would', async () => {
+    await enqueueBatch(queue, batch('b3'));
+    const job = await queue.getJob('b3');
+    expect(job?.opts).toMatchObject({ attempts: queue.defaultJobOptions.attempts, removeOnComplete: true });
+  });
+
+  it('stores neither the rows nor the job when Redis refuses the write (out of memory)', async () => {
+    const [, limit] = (await redis.config('GET', 'maxmemory')) as [string, string];
+    await redis.config('SET', 'maxmemory', '1');
+    try {
+      await expect(enqueueBatch(queue, batch('refused'))).rejects.toThrow(/OOM|EXECABORT/);
+    } finally {
+      await redis.config('SET', 'maxmemory', limit);
+    }
+    expect(await redis.exists(redisKeys(prefix).rows('refused'))).toBe(0);
+    expect(await queue.getJob('refused')).toBeUndefined();
+  });
+});
