@@ -1,4 +1,4 @@
-import { Job, Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Job, Queue, type ConnectionOptions, type IRedisTransaction, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RecordKind, Row } from '../schema/records.js';
 import { QUEUE_NAME, redisKeys } from './redis-keys.js';
@@ -62,11 +62,18 @@ export interface EncodedBatch {
  * NX: a retried idempotent batch (same id, same text) keeps the rows already stored. If the job's
  * script fails after the SET, the rows stay without a job until the worker sweeps them.
  */
-export async function enqueueBatch(queue: Queue<BatchJob>, { job, text }: EncodedBatch, jobId: string = job.batch_id): Promise<void> {
+export async function enqueueBatch(
+  queue: Queue<BatchJob>,
+  { job, text }: EncodedBatch,
+  jobId: string = job.batch_id,
+  /** more writes that must be stored with the batch, or not at all (ingest's idempotency entry) */
+  also?: (tx: IRedisTransaction) => void,
+): Promise<void> {
   const multi = (await queue.getBackend().client).multi();
   multi.runCommand('set', [redisKeys(queuePrefix(queue)).rows(jobId), text, 'NX']);
   // the same job Queue.add would create (the queue's default options, this id), queued on the MULTI
   await new Job<BatchJob>(queue, job.kind, job, { ...queue.defaultJobOptions, jobId }, jobId).addJob(multi);
+  also?.(multi);
   const results = await multi.exec();
   if (!results) throw new Error(`enqueue of job ${jobId}: transaction aborted`);
   for (const [err, reply] of results) {

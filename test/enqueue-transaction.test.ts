@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { startLocalRedis, type LocalRedis } from '../scripts/local-redis.js';
 import { createIngestQueue, enqueueBatch, type BatchJob, type EncodedBatch } from '../queue/jobs.js';
 import { redisKeys } from '../queue/redis-keys.js';
+import { Idempotency } from '../ingest/idempotency.js';
 
 // An enqueue is one MULTI/EXEC: with appendfsync always that is one AOF write and fsync before the
 // reply, and the rows and their job are stored together or not at all. Own Redis (the durable
@@ -78,5 +79,38 @@ describe('enqueueBatch', () => {
     }
     expect(await redis.exists(redisKeys(prefix).rows('refused'))).toBe(0);
     expect(await queue.getJob('refused')).toBeUndefined();
+  });
+
+  it('stores an idempotent answer in the same transaction as its batch', async () => {
+    const idem = new Idempotency(redis, prefix, 60);
+    const body = Buffer.from('[{"a":1}]');
+    await redis.config('RESETSTAT');
+    await enqueueBatch(queue, batch('b5'), undefined, (tx) => idem.completeIn(tx, 'key-id', 'k5', body, { status: 202, body: { batch_id: 'b5' } }));
+    const stats = await calls();
+    expect([stats.multi, stats.exec, stats.set]).toEqual([1, 1, 2]);
+    // a retry with the same key and body gets that answer back
+    expect(await idem.claim('key-id', 'k5', body)).toEqual({ status: 202, body: { batch_id: 'b5' } });
+  });
+});
+
+describe('Idempotency.claimAndLookup', () => {
+  const body = Buffer.from('[{"a":2}]');
+  it('claims the key and says whether the batch was written, in one round trip', async () => {
+    const idem = new Idempotency(redis, prefix, 60);
+    await redis.config('RESETSTAT');
+    expect(await idem.claimAndLookup('key-id', 'k6', body, 'batch-6')).toEqual({ replay: null, written: false });
+    await redis.set(redisKeys(prefix).batchDone('batch-7'), '1');
+    expect(await idem.claimAndLookup('key-id', 'k7', body, 'batch-7')).toEqual({ replay: null, written: true });
+    const stats = await calls();
+    expect([stats.set, stats.exists]).toEqual([3, 2]);
+  });
+
+  it('refuses a key still being processed, and a key reused with another body', async () => {
+    const idem = new Idempotency(redis, prefix, 60);
+    await idem.claimAndLookup('key-id', 'k8', body, 'batch-8');
+    await expect(idem.claimAndLookup('key-id', 'k8', body, 'batch-8')).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    await idem.complete('key-id', 'k8', body, { status: 202, body: { batch_id: 'batch-8' } });
+    expect((await idem.claimAndLookup('key-id', 'k8', body, 'batch-8')).replay).toEqual({ status: 202, body: { batch_id: 'batch-8' } });
+    await expect(idem.claimAndLookup('key-id', 'k8', Buffer.from('other'), 'batch-8')).rejects.toMatchObject({ code: 'idempotency_conflict' });
   });
 });
