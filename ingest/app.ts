@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { recordKinds, kindNames, type RecordKind } from '../schema/records.js';
-import { enqueueBatch, type BatchJob } from '../queue/jobs.js';
+import { enqueueBatch, enqueueBatchWith, type BatchJob } from '../queue/jobs.js';
 import { ApiError, sendError } from './errors.js';
 import { ApiKeys } from './auth.js';
 import { Idempotency, type StoredResponse } from './idempotency.js';
@@ -292,7 +292,8 @@ export function createIngestApp(deps: IngestDeps) {
       typeof idempotent === 'object' ? idempotent.written : idempotent && (await timing.wait('lookup', redisCall(idempotency.batchAlreadyWritten(batchId), 'batch lookup')));
     const response = { status: rejected.length ? 207 : 202, body: { accepted: queued.job.count, rejected, batch_id: batchId } };
     if (!written) {
-      await timing.wait('enqueue', redisCall(enqueueBatch(queue, queued, undefined, store && ((tx) => void store(response, tx))), 'enqueue'));
+      const enqueued = store ? enqueueBatchWith(queue, queued, (tx) => void store(response, tx)) : enqueueBatch(queue, redis, queued);
+      await timing.wait('enqueue', redisCall(enqueued, 'enqueue'));
       depth.add(1);
     } else await store?.(response);
     count(queued.job.count);

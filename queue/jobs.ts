@@ -54,26 +54,41 @@ export interface EncodedBatch {
 }
 
 /**
- * Ingest side: the rows and the job that points at them in one MULTI/EXEC on the queue's
- * connection. Redis runs the two at once, so no worker can take a job whose rows are not stored,
- * and with `appendfsync always` the pair costs one AOF write and fsync before the reply. Sent as two
- * plain commands, the 100 kB+ SET is read to its end in one event-loop iteration and the job's
- * script in the next, so a batch waited for two fsyncs in a row (docs/perf-sections/39-p99.md).
- * NX: a retried idempotent batch (same id, same text) keeps the rows already stored. If the job's
- * script fails after the SET, the rows stay without a job until the worker sweeps them.
+ * Ingest side: the rows, then the job that points at them, sent back to back on one connection
+ * (ingest's queue shares its Redis client): Redis runs them in order, so no worker can take a job
+ * whose rows are not stored yet, and the enqueue costs one round trip. NX: a retried idempotent
+ * batch (same id, same text) keeps the rows already stored.
  */
-export async function enqueueBatch(
+export async function enqueueBatch(queue: Queue<BatchJob>, redis: Redis, { job, text }: EncodedBatch, jobId: string = job.batch_id): Promise<void> {
+  const [stored, added] = await Promise.allSettled([
+    redis.set(redisKeys(queuePrefix(queue)).rows(jobId), text, 'NX'),
+    queue.add(job.kind, job, { jobId }),
+  ]);
+  if (stored.status === 'rejected') {
+    // A job without rows would only fail; take it back (rows stored without a job are swept).
+    if (added.status === 'fulfilled') await queue.remove(jobId).catch(() => {});
+    throw stored.reason;
+  }
+  if (added.status === 'rejected') throw added.reason;
+}
+
+/**
+ * enqueueBatch() with more writes that must be stored with the batch or not at all (ingest's
+ * idempotent answer), in one MULTI/EXEC: one round trip and one AOF fsync where a separate write
+ * would wait for another. Without such writes the two plain commands measured faster than a
+ * MULTI on this host (docs/perf-sections/39-p99.md), so enqueueBatch() stays as it is.
+ */
+export async function enqueueBatchWith(
   queue: Queue<BatchJob>,
   { job, text }: EncodedBatch,
+  also: (tx: IRedisTransaction) => void,
   jobId: string = job.batch_id,
-  /** more writes that must be stored with the batch, or not at all (ingest's idempotency entry) */
-  also?: (tx: IRedisTransaction) => void,
 ): Promise<void> {
   const multi = (await queue.getBackend().client).multi();
   multi.runCommand('set', [redisKeys(queuePrefix(queue)).rows(jobId), text, 'NX']);
   // the same job Queue.add would create (the queue's default options, this id), queued on the MULTI
   await new Job<BatchJob>(queue, job.kind, job, { ...queue.defaultJobOptions, jobId }, jobId).addJob(multi);
-  also?.(multi);
+  also(multi);
   const results = await multi.exec();
   if (!results) throw new Error(`enqueue of job ${jobId}: transaction aborted`);
   for (const [err, reply] of results) {

@@ -32,7 +32,7 @@ describe('a poison record', () => {
     // a queue from before the upgrade holds (rows inside the job, '\n'-separated): both share one flush.
     const poisonJob = encodeRows('logs', 'batch-poison', Date.now(), rows);
     const redis = new Redis(p.config.REDIS_URL!);
-    await enqueueBatch(p.worker.queue, poisonJob, 'poison-job');
+    await enqueueBatch(p.worker.queue, redis, poisonJob, 'poison-job');
     redis.disconnect();
     const n = encodeRows('logs', 'batch-neighbour', Date.now(), [validRow('n-1'), validRow('n-2')]);
     const neighbour: BatchJob = { v: 2, kind: 'logs', batch_id: 'batch-neighbour', received_at: Date.now(), columns: n.job.columns, rows: n.text.toString().replace('],[', ']\n['), count: 2 };

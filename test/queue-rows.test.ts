@@ -54,7 +54,7 @@ describe('rows beside their jobs (queue format v3)', () => {
     const lost = encodeRows('logs', 'batch-lost', Date.now(), [requestLogRow(requestLogSchema.parse(log('lost-1')))]);
     await p.worker.queue.add('logs', lost.job, { jobId: 'lost-job' }); // no rows stored
     const ok = encodeRows('logs', 'batch-ok', Date.now(), [requestLogRow(requestLogSchema.parse(log('beside-1')))]);
-    await enqueueBatch(p.worker.queue, ok, 'ok-job');
+    await enqueueBatch(p.worker.queue, redis, ok, 'ok-job');
     p.worker.worker.resume();
     await p.waitForIdle();
     const job = await p.worker.queue.getJob('lost-job');
@@ -70,7 +70,7 @@ describe('rows beside their jobs (queue format v3)', () => {
     await p.worker.worker.pause();
     try {
       const queued = encodeRows('logs', 'batch-queued', Date.now(), [requestLogRow(requestLogSchema.parse(log('queued-1')))]);
-      await enqueueBatch(p.worker.queue, queued, 'queued-job');
+      await enqueueBatch(p.worker.queue, redis, queued, 'queued-job');
       await redis.set(redisKeys(prefix).rows('orphan-job'), '["x"]');
       // a fresh key may be an enqueue in progress: kept while younger than the idle threshold
       expect(await sweepOrphanRows(redis, prefix, 60)).toBe(0);
