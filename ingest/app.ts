@@ -221,7 +221,7 @@ export function createIngestApp(deps: IngestDeps) {
       const { replay, written } = await timing.wait('claim', redisCall(idempotency.claimAndLookup(apiKeyId, idemKey, body, batchId), 'idempotency claim'));
       if (replay) {
         res.setHeader('Idempotent-Replayed', 'true');
-        res.setHeader('Server-Timing', timing.header());
+        sendTiming(res, timing);
         res.status(replay.status).json(replay.body);
         return;
       }
@@ -236,12 +236,19 @@ export function createIngestApp(deps: IngestDeps) {
 
     try {
       const response = await enqueue(kind, prepared, batchId, idem ?? false, timing);
-      res.setHeader('Server-Timing', timing.header());
+      sendTiming(res, timing);
       res.status(response.status).json(response.body);
     } catch (err) {
       if (idemKey !== undefined) await idempotency.release(apiKeyId, idemKey);
       throw err;
     }
+  }
+
+  /** The request's stages as its Server-Timing header and in the stage histogram. */
+  function sendTiming(res: Response, timing: RequestTiming) {
+    const stages = timing.stages();
+    res.setHeader('Server-Timing', RequestTiming.header(stages));
+    for (const [stage, ms] of stages) deps.metrics?.stages.observe(ms / 1000, { stage });
   }
 
   /**

@@ -35,10 +35,14 @@ export class RequestTiming {
     }
   }
 
-  /** The header's value, `total` last. */
-  header(): string {
-    const total = performance.now() - this.startedAt;
-    return [...this.entries, ['total', total] as [string, number]].map(([n, d]) => `${n};dur=${d.toFixed(2)}`).join(', ');
+  /** Each stage and `total` (last), in ms, as of now. */
+  stages(): [string, number][] {
+    return [...this.entries, ['total', performance.now() - this.startedAt]];
+  }
+
+  /** The header's value for `stages()`. */
+  static header(stages: [string, number][]): string {
+    return stages.map(([n, d]) => `${n};dur=${d.toFixed(2)}`).join(', ');
   }
 }
 

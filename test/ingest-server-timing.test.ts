@@ -21,7 +21,7 @@ const post = async (headers: Record<string, string> = {}, id = `st-${Math.random
 };
 
 beforeAll(async () => {
-  ingest = await startIngest(testConfig(), createLogger('test', 'silent'));
+  ingest = await startIngest(testConfig({ ADMIN_TOKEN: 'admin-secret' }), createLogger('test', 'silent'));
 });
 afterAll(async () => {
   await ingest?.stop();
@@ -48,6 +48,16 @@ describe('Server-Timing on ingest responses', () => {
     const replay = await post({ 'Idempotency-Key': key }, 'st-idem');
     expect(replay.status).toBe(202);
     expect(Object.keys(replay.timing)).toEqual(['body', 'prepare', 'claim', 'total']);
+  });
+
+  it('counts the stages in obs_ingest_stage_seconds', async () => {
+    const count = async (stage: string) => {
+      const text = await (await fetch(`${ingest.adminUrl}/metrics`, { headers: { Authorization: 'Bearer admin-secret' } })).text();
+      return Number(new RegExp(`^obs_ingest_stage_seconds_count\\{stage="${stage}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const [prepare, enqueue, claim] = [await count('prepare'), await count('enqueue'), await count('claim')];
+    await post();
+    expect([await count('prepare'), await count('enqueue'), await count('claim')]).toEqual([prepare + 1, enqueue + 1, claim]);
   });
 
   it('the bench sums them per stage and over the slowest 1% of requests', () => {
