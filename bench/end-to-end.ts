@@ -8,6 +8,7 @@ import { waitForMerges } from './query-data.js';
 import { percentile, round } from './stats.js';
 import { kindNames, recordKinds } from '../schema/records.js';
 import type { RequestBody, TrafficPool } from './traffic-pool.js';
+import { parseServerTiming } from '../ingest/request-timing.js';
 
 /**
  * How late a 20 ms timer fires in the load generator: the delay its own event loop adds to the
@@ -61,6 +62,32 @@ export interface StepResult {
   cpuMsPer1kRecords: { ingest: number; worker: number; redis: number };
   /** Redis's own stalls of 5 ms or more in the measured window (LATENCY HISTORY): seconds with one, the longest */
   redisStalls?: Record<string, { seconds: number; maxMs: number }>;
+  /**
+   * Ingest's own split of each accepted request (its Server-Timing header, ingest/request-timing.ts):
+   * p50/p99 per stage over all requests, and the mean per stage over the slowest 1% by client
+   * latency. `outside` = client latency - ingest's total: before the handler saw the request
+   * (sockets, ingest's event loop busy with other requests) and the response's way back.
+   */
+  ingestStagesMs?: IngestStages;
+}
+
+export interface IngestStages {
+  byStage: Record<string, { p50: number; p99: number }>;
+  slowest1pct: { requests: number; fromLatencyMs: number; meanMs: Record<string, number> };
+}
+
+/** Per-stage figures from the accepted requests' Server-Timing splits. */
+export function ingestStages(requests: { latency: number; stages: Record<string, number> }[]): IngestStages | undefined {
+  const timed = requests.filter((r) => r.stages.total !== undefined).map((r) => ({ ...r, stages: { ...r.stages, outside: Math.max(0, r.latency - r.stages.total!) } as Record<string, number> }));
+  if (timed.length === 0) return undefined;
+  const names = [...new Set(timed.flatMap((r) => Object.keys(r.stages)))];
+  // a stage a request did not have (a cached limits reading, no idempotency key) counts as 0 ms
+  const of = (rs: typeof timed, n: string) => rs.map((r) => r.stages[n] ?? 0);
+  const byStage = Object.fromEntries(names.map((n) => [n, { p50: round(percentile(of(timed, n), 50)), p99: round(percentile(of(timed, n), 99)) }]));
+  const slow = [...timed].sort((a, b) => b.latency - a.latency).slice(0, Math.ceil(timed.length / 100));
+  const fromLatencyMs = slow[slow.length - 1]!.latency;
+  const meanMs = Object.fromEntries(names.map((n) => [n, round(of(slow, n).reduce((a, b) => a + b, 0) / slow.length)]));
+  return { byStage, slowest1pct: { requests: slow.length, fromLatencyMs: round(fromLatencyMs), meanMs } };
 }
 
 const TABLES = kindNames.map((k) => recordKinds[k].table);
@@ -72,6 +99,7 @@ interface Sent {
   status: number;
   records: number;
   batchId?: string;
+  serverTiming?: string;
 }
 
 export async function runStep(o: {
@@ -147,7 +175,7 @@ export async function runStep(o: {
     send: async (body) => {
       try {
         const r = await client.post(requestOf(body));
-        const s: Sent = { sentAt: r.sentAt, doneAt: r.doneAt, status: r.status, records: body.records };
+        const s: Sent = { sentAt: r.sentAt, doneAt: r.doneAt, status: r.status, records: body.records, ...(r.serverTiming ? { serverTiming: r.serverTiming } : {}) };
         if (r.status === 202) s.batchId = (JSON.parse(r.body) as { batch_id: string }).batch_id;
         sent.push(s);
       } catch {
@@ -211,6 +239,7 @@ export async function runStep(o: {
   if (o.measureFreshness && accepted.length > 0) freshnessMs = await freshness(p, accepted, startedAt);
 
   const latencies = accepted.map((s) => s.doneAt - s.sentAt);
+  const ingestStagesMs = ingestStages(accepted.map((s) => ({ latency: s.doneAt - s.sentAt, stages: parseServerTiming(s.serverTiming) })));
   const acceptedRate = acceptedRecords / seconds;
   const visibleRate = visibleRows / windowS;
   const backpressure429 = measured.filter((s) => s.status === 429).length;
@@ -249,6 +278,7 @@ export async function runStep(o: {
       redis: round((cpuCores.redis * 1e6) / Math.max(1, acceptedRate)),
     },
     redisStalls,
+    ...(ingestStagesMs ? { ingestStagesMs } : {}),
     redisUsedMemoryMiB: { max: round(Math.max(0, ...redisUsed) / 2 ** 20), atEnd: round((redisUsed[redisUsed.length - 1] ?? 0) / 2 ** 20) },
   };
 }

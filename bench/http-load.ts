@@ -10,6 +10,8 @@ export interface HttpResult {
   sentAt: number;
   doneAt: number;
   body: string;
+  /** the response's Server-Timing header, when it has one (ingest's stages: ingest/request-timing.ts) */
+  serverTiming?: string;
 }
 
 export function httpAgent(connections: number): Agent {

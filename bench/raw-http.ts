@@ -47,6 +47,7 @@ export class RawHttpClient {
       let status = 0;
       let headerBytes = 0;
       let keepAlive = true;
+      let serverTiming: string | undefined;
       const done = (err?: Error) => {
         socket.off('data', onData);
         socket.off('error', onError);
@@ -59,7 +60,7 @@ export class RawHttpClient {
         const body = buffered.subarray(headerBytes, need).toString('utf8');
         if (keepAlive) this.idle.push(socket);
         else this.drop(socket);
-        resolve({ status, sentAt, doneAt: Date.now(), body });
+        resolve({ status, sentAt, doneAt: Date.now(), body, ...(serverTiming ? { serverTiming } : {}) });
       };
       const onData = (chunk: Buffer) => {
         buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
@@ -71,6 +72,7 @@ export class RawHttpClient {
           const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
           if (!length) return done(new Error(`response without Content-Length: ${head.split('\r\n')[0]}`));
           keepAlive = !/\r\nconnection:\s*close/i.test(head);
+          serverTiming = /\r\nserver-timing:\s*([^\r]*)/i.exec(head)?.[1];
           headerBytes = end + HEADER_END.length;
           need = headerBytes + Number(length[1]);
         }

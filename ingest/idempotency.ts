@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { IRedisTransaction } from 'bullmq';
 import { ApiError } from './errors.js';
 import { redisKeys, type RedisKeys } from '../queue/redis-keys.js';
 
@@ -24,6 +25,16 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 const PENDING_TTL_MS = 5_000;
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+const pending = (bodyHash: string) => JSON.stringify({ state: 'pending', body_hash: bodyHash } satisfies Entry);
+const done = (body: Buffer, response: StoredResponse) => JSON.stringify({ state: 'done', body_hash: sha(body), response } satisfies Entry);
+
+function checkKey(key: string): void {
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new ApiError('validation_error', `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, {
+      errors: [{ path: 'header:Idempotency-Key', message: 'invalid length' }],
+    });
+  }
+}
 
 /**
  * Producers retry on timeouts; a request repeated with the same key (per API key) within the TTL
@@ -51,16 +62,28 @@ export class Idempotency {
 
   /** Claims the key, or returns the first response to replay. Throws 409 on a conflicting use. */
   async claim(apiKeyId: string, key: string, body: Buffer): Promise<StoredResponse | null> {
-    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-      throw new ApiError('validation_error', `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, {
-        errors: [{ path: 'header:Idempotency-Key', message: 'invalid length' }],
-      });
-    }
+    checkKey(key);
     const bodyHash = sha(body);
     const rk = this.redisKey(apiKeyId, key);
-    const entry: Entry = { state: 'pending', body_hash: bodyHash };
-    const ok = await this.redis.set(rk, JSON.stringify(entry), 'PX', PENDING_TTL_MS, 'NX');
-    if (ok === 'OK') return null;
+    const ok = await this.redis.set(rk, pending(bodyHash), 'PX', PENDING_TTL_MS, 'NX');
+    return ok === 'OK' ? null : this.replay(apiKeyId, key, body, rk, bodyHash);
+  }
+
+  /**
+   * claim() and batchAlreadyWritten() in one round trip: both commands go in one write, so Redis
+   * runs them in the same event-loop iteration and the request waits for one AOF fsync, not two.
+   */
+  async claimAndLookup(apiKeyId: string, key: string, body: Buffer, batchId: string): Promise<{ replay: StoredResponse | null; written: boolean }> {
+    checkKey(key);
+    const bodyHash = sha(body);
+    const rk = this.redisKey(apiKeyId, key);
+    const [claimed, lookup] = (await this.redis.pipeline().set(rk, pending(bodyHash), 'PX', PENDING_TTL_MS, 'NX').exists(this.keys.batchDone(batchId)).exec()) ?? [];
+    for (const r of [claimed, lookup]) if (!r || r[0]) throw r?.[0] ?? new Error('idempotency claim: no reply');
+    const written = lookup![1] === 1;
+    return { replay: claimed![1] === 'OK' ? null : await this.replay(apiKeyId, key, body, rk, bodyHash), written };
+  }
+
+  private async replay(apiKeyId: string, key: string, body: Buffer, rk: string, bodyHash: string): Promise<StoredResponse | null> {
     const raw = await this.redis.get(rk);
     if (raw === null) return this.claim(apiKeyId, key, body); // expired between SET and GET
     const existing = JSON.parse(raw) as Entry;
@@ -76,8 +99,12 @@ export class Idempotency {
   }
 
   async complete(apiKeyId: string, key: string, body: Buffer, response: StoredResponse): Promise<void> {
-    const entry: Entry = { state: 'done', body_hash: sha(body), response };
-    await this.redis.set(this.redisKey(apiKeyId, key), JSON.stringify(entry), 'EX', this.ttlSeconds);
+    await this.redis.set(this.redisKey(apiKeyId, key), done(body, response), 'EX', this.ttlSeconds);
+  }
+
+  /** complete() queued on a transaction (the enqueue's): the response is stored with its batch, or neither is. */
+  completeIn(tx: IRedisTransaction, apiKeyId: string, key: string, body: Buffer, response: StoredResponse): void {
+    tx.runCommand('set', [this.redisKey(apiKeyId, key), done(body, response), 'EX', this.ttlSeconds]);
   }
 
   /** Frees the key after a failure, so the producer's retry is processed afresh. */
