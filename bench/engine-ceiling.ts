@@ -35,6 +35,14 @@ export interface EngineCeiling {
   /** CPU the engine used per 1,000 rows in the raw runs (this process, all its threads; median) */
   engineCpuMsPer1k: number;
   /**
+   * The same, counting also the merges those inserts caused until they settle (the runs start
+   * settled): the pipeline's half-rate CPU counts its merges, so its ratio to the engine must too.
+   * With merges at nice 19 (clickhouse/client.ts) most of them run after the inserts return.
+   */
+  engineCpuMsPer1kWithMerges: number;
+  /** seconds waited after each raw run for its merges (median), and whether every wait settled */
+  mergeWait: { seconds: number; settled: boolean };
+  /**
    * The same raw insert in the block size a pipeline at a few thousand records/s actually writes:
    * each insert has a fixed cost (parts, materialized views, the merges they cause), so the
    * engine's rate and CPU per row depend on block size.
@@ -91,6 +99,8 @@ export async function measureEngineCeiling(o: {
   smallBlockRows?: number;
   rowsPerRun: number;
   repetitions: number;
+  /** merges are settled once none has run and the active parts stayed the same for this long */
+  mergeQuietMs?: number;
   progress: Progress;
 }): Promise<EngineCeiling> {
   await o.engine.migrate(o.database);
@@ -123,9 +133,32 @@ export async function measureEngineCeiling(o: {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  const rawRun = async (blocks: RawPayload[], label: string) => {
+  const quietMs = o.mergeQuietMs ?? 6000;
+  const one = async (query: string) => Number(Object.values((await (await o.engine.client.query({ query, format: 'JSONEachRow' })).json<Record<string, string>>())[0]!)[0]);
+  /**
+   * Waits until no merge runs in the database and its active parts stay the same for quietMs (a
+   * merge is picked some seconds after the parts that need it appear). Returns the seconds waited.
+   */
+  const settle = async (label: string) => {
+    const started = Date.now();
+    let quietSince = Date.now();
+    let parts = -1;
+    while (Date.now() - started < 180_000) {
+      const running = await one(`SELECT count() FROM system.merges WHERE database = '${o.database}'`);
+      const now = await one(`SELECT count() FROM system.parts WHERE database = '${o.database}' AND active`);
+      if (running > 0 || now !== parts) quietSince = Date.now();
+      parts = now;
+      if (Date.now() - quietSince >= quietMs) return { seconds: (Date.now() - started - quietMs) / 1000, settled: true };
+      o.progress.update(`${label}: waiting for its merges (${running} running, ${now} parts)`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return { seconds: (Date.now() - started) / 1000, settled: false };
+  };
+  const mergeWaits: { seconds: number; settled: boolean }[] = [];
+  const rawRun = async (blocks: RawPayload[], label: string, withMerges = false) => {
     let rows = 0;
     let ms = 0;
+    if (withMerges) await settle(`${label} (before)`);
     const cpu0 = cpuMs();
     for (const p of blocks) {
       for (const b of p.blocks) {
@@ -142,17 +175,29 @@ export async function measureEngineCeiling(o: {
         o.progress.update(`${label}: ${rows} rows`);
       }
     }
-    return { rowsPerSecond: rows / (ms / 1000), cpuMsPer1k: ((cpuMs() - cpu0) / rows) * 1000 };
+    const cpuInserted = cpuMs();
+    let cpuMsPer1kWithMerges = Number.NaN;
+    if (withMerges) {
+      const wait = await settle(label);
+      mergeWaits.push(wait);
+      // the quiet period's own idle CPU is counted too: a few ms, against seconds of merges
+      cpuMsPer1kWithMerges = ((cpuMs() - cpu0) / rows) * 1000;
+    }
+    return { rowsPerSecond: rows / (ms / 1000), cpuMsPer1k: ((cpuInserted - cpu0) / rows) * 1000, cpuMsPer1kWithMerges };
   };
 
-  const raw = { JSONEachRow: { rates: [] as number[], cpu: [] as number[] }, JSONCompactEachRow: { rates: [] as number[], cpu: [] as number[] } };
+  const raw = {
+    JSONEachRow: { rates: [] as number[], cpu: [] as number[], cpuWithMerges: [] as number[] },
+    JSONCompactEachRow: { rates: [] as number[], cpu: [] as number[], cpuWithMerges: [] as number[] },
+  };
   const workerRuns: number[] = [];
   const clientRuns: number[] = [];
   for (let rep = 0; rep < o.repetitions; rep++) {
     for (const format of rawFormats) {
-      const r = await rawRun(byFormat[format], `engine raw insert (${format}), run ${rep + 1}/${o.repetitions}`);
+      const r = await rawRun(byFormat[format], `engine raw insert (${format}), run ${rep + 1}/${o.repetitions}`, true);
       raw[format].rates.push(r.rowsPerSecond);
       raw[format].cpu.push(r.cpuMsPer1k);
+      raw[format].cpuWithMerges.push(r.cpuMsPer1kWithMerges);
     }
 
     let rows = 0;
@@ -202,6 +247,8 @@ export async function measureEngineCeiling(o: {
     engineFormat: best,
     engineRowsPerSecondByFormat: medians,
     engineCpuMsPer1k: round(median(raw[best].cpu)),
+    engineCpuMsPer1kWithMerges: round(median(raw[best].cpuWithMerges)),
+    mergeWait: { seconds: round(median(mergeWaits.map((w) => w.seconds))), settled: mergeWaits.every((w) => w.settled) },
     ...(smallBlocks ? { smallBlocks } : {}),
     blockRows: o.blockRows,
     rowsPerRun: byFormat.JSONEachRow.reduce((n, p) => n + p.blocks.reduce((m, b) => m + b.rows, 0), 0),

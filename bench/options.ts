@@ -38,7 +38,7 @@ export interface BenchOptions {
     /** `--rate=N`: skip the ramp and measure one 'half rate' step at N records/s (knob experiments) */
     fixedRecordsPerSecond?: number;
   };
-  engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number };
+  engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number; mergeQuietMs: number };
   /** `--only=soak`: a steady rate held for `minutes` (`--soak-minutes=N`), reported minute by minute */
   soak: { minutes: number; recordsPerSecond: number; maxInFlight: number; drainTimeoutMs: number };
   /** the queue Redis's fsync policy (`--redis-appendfsync=everysec` only to measure what `always` costs) */
@@ -85,7 +85,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         express: { durationMs: 2000, connections: 32 },
         middleware: { requests: 4000, runs: 3 },
         e2e: { startRecordsPerSecond: 4000, growth: 2, maxSteps: 4, refineSteps: 1, stepMs: 3000, halfRateMs: 4000, halfRateWarmupMs: 1000, settleTimeoutMs: 10_000, maxInFlight: 64, drainTimeoutMs: 20_000 },
-        engine: { blockRows: 10_000, smallBlockRows: 2_000, rowsPerRun: 60_000, repetitions: 2 },
+        engine: { blockRows: 10_000, smallBlockRows: 2_000, rowsPerRun: 60_000, repetitions: 2, mergeQuietMs: 1000 },
         queries: { sizes: [100_000], repetitions: 5 },
       }
     : {
@@ -95,7 +95,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         express: { durationMs: 10_000, connections: 64 },
         middleware: { requests: 20_000, runs: 5 },
         e2e: { startRecordsPerSecond: 5000, growth: 1.4, maxSteps: 12, refineSteps: 3, stepMs: 15_000, halfRateMs: 60_000, halfRateWarmupMs: 5000, settleTimeoutMs: 60_000, maxInFlight: 128, drainTimeoutMs: 120_000 },
-        engine: { blockRows: 50_000, smallBlockRows: 5_000, rowsPerRun: 1_000_000, repetitions: 3 },
+        engine: { blockRows: 50_000, smallBlockRows: 5_000, rowsPerRun: 1_000_000, repetitions: 3, mergeQuietMs: 6000 },
         queries: { sizes: [1_000_000, 10_000_000], repetitions: 20 },
       };
   if (sizes) options.queries.sizes = sizes.split(',').map(Number);

@@ -61,6 +61,19 @@ export interface SummaryRow {
 
 export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
   const rows: SummaryRow[] = [{ figure: 'cores', value: r.machine.cores, unit: `(${r.machine.cpuModel})` }];
+  // Issue 23's host-independent headline first: the pipeline's CPU per record against the engine's own.
+  const perRecord = r.endToEnd?.atHalfRate.cpuMsPer1kRecords;
+  const engineWithMerges = r.engine?.engineCpuMsPer1kWithMerges;
+  if (perRecord && engineWithMerges) {
+    const pipeline = perRecord.ingest + perRecord.worker + perRecord.redis;
+    rows.push({
+      figure: 'half rate: pipeline CPU per 1k records (ingest + worker + Redis) / engine CPU per 1k rows with its merges',
+      value: round(pipeline / engineWithMerges),
+      unit: `x (${round(pipeline)} / ${engineWithMerges} ms)`,
+      target: '<= 2.5 x',
+      meetsTarget: pipeline <= 2.5 * engineWithMerges,
+    });
+  }
   const e = r.express;
   if (e) {
     rows.push({ figure: 'Express trivial handler, tiny body', value: e.tinyBody.requestsPerSecond, unit: 'req/s', target: 'ceiling' });
@@ -87,6 +100,13 @@ export function summarise(r: Omit<BenchReport, 'summary'>): SummaryRow[] {
       if (format !== g.engineFormat) rows.push({ figure: `engine raw insert (${format}, ${g.blockRows}-row blocks)`, value: rate, unit: 'rows/s', ratioToCeiling: ratio(rate, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
     }
     rows.push({ figure: 'engine CPU per 1k rows at that rate', value: g.engineCpuMsPer1k, unit: 'ms' });
+    if (g.engineCpuMsPer1kWithMerges !== undefined) {
+      rows.push({
+        figure: 'engine CPU per 1k rows with the merges it caused',
+        value: g.engineCpuMsPer1kWithMerges,
+        unit: `ms (waited ${g.mergeWait.seconds} s per run${g.mergeWait.settled ? '' : ', not settled'})`,
+      });
+    }
     if (g.smallBlocks) {
       rows.push({ figure: `engine raw insert (JSONCompactEachRow), ${g.smallBlocks.blockRows}-row blocks`, value: g.smallBlocks.rowsPerSecond, unit: 'rows/s', ratioToCeiling: ratio(g.smallBlocks.rowsPerSecond, g.engineRowsPerSecond), ceiling: 'engine raw insert' });
       rows.push({ figure: `engine CPU per 1k rows, ${g.smallBlocks.blockRows}-row blocks`, value: g.smallBlocks.cpuMsPer1k, unit: 'ms' });

@@ -24,6 +24,9 @@ describe('npm run bench -- --quick', () => {
       expect(report.machine.cores).toBeGreaterThan(0);
       expect(report.express!.tinyBody.requestsPerSecond).toBeGreaterThan(0);
       expect(report.engine!.engineRowsPerSecond).toBeGreaterThan(0);
+      // the engine's CPU with the merges its inserts caused counts at least its inserts' CPU
+      expect(report.engine!.engineCpuMsPer1kWithMerges).toBeGreaterThanOrEqual(report.engine!.engineCpuMsPer1k);
+      expect(report.summary[1]!.figure).toMatch(/^half rate: pipeline CPU per 1k records .* engine CPU per 1k rows with its merges$/);
       const e2e = report.endToEnd!;
       expect(e2e.steps.length).toBeGreaterThan(0);
       expect(e2e.sustainedRecordsPerSecond).toBeGreaterThan(0);
