@@ -116,7 +116,7 @@ async function otlpHotPath() {
 /**
  * Encode + SET per 1,000 records and minor page faults per batch, in a private redis-server (AOF
  * fsynced, as ingest's). One encoding per process (`--enqueue=rowsBytes`, ingest's, or
- * `--enqueue=oneString`, the rows as one string as before docs/perf-sections/37-cpu.md): in one
+ * `--enqueue=oneString`, the rows as one string as before docs/performance.md, section 37): in one
  * process each leaves the other's memory behind. Alternate the processes, with ingest's flags:
  *   node --max-semi-space-size=64 --initial-old-space-size=128 --import tsx bench/ingest-hot-path.ts --enqueue=oneString
  */

@@ -217,7 +217,7 @@ export function createIngestApp(deps: IngestDeps) {
     let idem: EnqueueIdempotency | undefined;
     if (idemKey !== undefined) {
       // Each round trip waits for Redis's AOF fsync (appendfsync always): the claim carries the
-      // batch lookup, and the answer is stored in the enqueue's transaction (docs/perf-sections/39-p99.md).
+      // batch lookup, and the answer is stored in the enqueue's transaction (docs/performance.md, section 39).
       const { replay, written } = await timing.wait('claim', redisCall(idempotency.claimAndLookup(apiKeyId, idemKey, body, batchId), 'idempotency claim'));
       if (replay) {
         res.setHeader('Idempotent-Replayed', 'true');

@@ -29,7 +29,7 @@ const COMMA = 0x2c;
  * text (150-600 KB) as one string lands in V8's large-object space, fresh pages every time, and
  * ioredis then joins it into a command string V8 flattens into a second one. Small chunks die
  * young in the 64 MiB young generation (ingest/node-flags.ts): encode + SET ~50 -> ~30 page
- * faults a batch and up to 1.4x less CPU (docs/perf-sections/37-cpu.md). A fresh Buffer per
+ * faults a batch and up to 1.4x less CPU (docs/performance.md, section 37). A fresh Buffer per
  * batch, never reused: ioredis may still hold it.
  */
 export function rowsBytes(rows: unknown[][]): Buffer {

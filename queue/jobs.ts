@@ -76,7 +76,7 @@ export async function enqueueBatch(queue: Queue<BatchJob>, redis: Redis, { job, 
  * enqueueBatch() with more writes that must be stored with the batch or not at all (ingest's
  * idempotent answer), in one MULTI/EXEC: one round trip and one AOF fsync where a separate write
  * would wait for another. Without such writes the two plain commands measured faster than a
- * MULTI on this host (docs/perf-sections/39-p99.md), so enqueueBatch() stays as it is.
+ * MULTI on this host (docs/performance.md, section 39), so enqueueBatch() stays as it is.
  */
 export async function enqueueBatchWith(
   queue: Queue<BatchJob>,
