@@ -3,11 +3,13 @@ import { Redis } from 'ioredis';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { enqueueBatch } from '../queue/jobs.js';
 import { redisKeys } from '../queue/redis-keys.js';
-import { encodeRows } from '../queue/job-rows.js';
+import { encodeRows, rowsBytes } from '../queue/job-rows.js';
+import { decompressRows } from '../queue/rows-codec.js';
+import type { BatchJobV3 } from '../queue/jobs.js';
 import { sweepOrphanRows } from '../workers/orphan-rows.js';
 import { requestLogRow, requestLogSchema } from '../schema/records.js';
 
-// Since queue format v3 a job's rows live beside it in Redis: they must go when the job goes, and
+// Since queue format v3 a job's rows live beside it in Redis (compressed since v4): they must go when the job goes, and
 // a job without them must fail loudly rather than retry forever or block its neighbours.
 let p: TestPipeline;
 let redis: Redis;
@@ -30,15 +32,15 @@ const until = async (check: () => Promise<boolean>, what: string, ms = 5000) => 
 };
 const log = (id: string) => ({ request_id: id, timestamp: '2026-11-20T10:00:00Z', method: 'GET', endpoint: '/api/owners/', status_code: 200 });
 
-describe('rows beside their jobs (queue format v3)', () => {
+describe('rows beside their jobs (queue formats v3 and v4)', () => {
   it('stores the rows beside the job while queued, and deletes them once the job completed', async () => {
     await p.worker.worker.pause();
     try {
       const r = await p.post('logs', [log('kept-1'), log('kept-2')]);
       expect(r.status).toBe(202);
       const { batch_id } = (await r.json()) as { batch_id: string };
-      const text = await redis.get(redisKeys(p.config.QUEUE_PREFIX).rows(batch_id));
-      expect(text).toContain('"kept-2"');
+      const stored = await redis.getBuffer(redisKeys(p.config.QUEUE_PREFIX).rows(batch_id));
+      expect(decompressRows('lz4', stored!).toString()).toContain('"kept-2"');
       expect((await redis.hget(redisKeys(p.config.QUEUE_PREFIX).job(batch_id), 'data'))!.length).toBeLessThan(400);
     } finally {
       p.worker.worker.resume();
@@ -63,6 +65,45 @@ describe('rows beside their jobs (queue format v3)', () => {
     expect(job!.failedReason).toMatch(/rows of job lost-job \(batch batch-lost\) are missing/);
     const landed = await p.rows<{ request_id: string }>(`SELECT request_id FROM ${p.database}.request_logs WHERE request_id IN ('lost-1', 'beside-1')`);
     expect(landed).toEqual([{ request_id: 'beside-1' }]);
+  });
+
+  it('fails a job whose stored rows are damaged at once, without retries, and writes its neighbours', async () => {
+    await p.worker.worker.pause();
+    const damaged = encodeRows('logs', 'batch-damaged', Date.now(), [requestLogRow(requestLogSchema.parse(log('damaged-1')))]);
+    await enqueueBatch(p.worker.queue, redis, damaged, 'damaged-job');
+    const key = redisKeys(p.config.QUEUE_PREFIX).rows('damaged-job');
+    const stored = (await redis.getBuffer(key))!;
+    const at = Math.floor(stored.length / 2);
+    await redis.setrange(key, at, Buffer.from([stored[at]! ^ 0x10]));
+    const ok = encodeRows('logs', 'batch-ok2', Date.now(), [requestLogRow(requestLogSchema.parse(log('beside-2')))]);
+    await enqueueBatch(p.worker.queue, redis, ok, 'ok2-job');
+    p.worker.worker.resume();
+    await p.waitForIdle();
+    const job = await p.worker.queue.getJob('damaged-job');
+    expect(await job!.getState()).toBe('failed');
+    expect(job!.attemptsMade).toBe(1);
+    expect(job!.failedReason).toMatch(/rows of job damaged-job \(batch batch-damaged\) are damaged in Redis/);
+    const landed = await p.rows<{ request_id: string }>(`SELECT request_id FROM ${p.database}.request_logs WHERE request_id IN ('damaged-1', 'beside-2')`);
+    expect(landed).toEqual([{ request_id: 'beside-2' }]);
+  });
+
+  it('writes a v3 job an older ingest queued (its rows stored uncompressed) beside v4 jobs', async () => {
+    await p.worker.worker.pause();
+    const row: Record<string, unknown> = requestLogRow(requestLogSchema.parse(log('old-v3-1')));
+    const columns = Object.keys(row);
+    const v3: BatchJobV3 = { v: 3, kind: 'logs', batch_id: 'batch-v3', received_at: Date.now(), columns: [...columns, 'batch_id'], count: 1 };
+    await redis.set(redisKeys(p.config.QUEUE_PREFIX).rows('v3-job'), rowsBytes([[...columns.map((c) => row[c]), 'batch-v3']]));
+    await p.worker.queue.add('logs', v3, { jobId: 'v3-job' });
+    await enqueueBatch(p.worker.queue, redis, encodeRows('logs', 'batch-v4', Date.now(), [requestLogRow(requestLogSchema.parse(log('new-v4-1')))]), 'v4-job');
+    p.worker.worker.resume();
+    await p.waitForIdle();
+    const landed = await p.rows<{ request_id: string; batch_id: string }>(
+      `SELECT request_id, batch_id FROM ${p.database}.request_logs WHERE request_id IN ('old-v3-1', 'new-v4-1') ORDER BY request_id`,
+    );
+    expect(landed).toEqual([
+      { request_id: 'new-v4-1', batch_id: 'batch-v4' },
+      { request_id: 'old-v3-1', batch_id: 'batch-v3' },
+    ]);
   });
 
   it('sweeps rows whose job is gone once idle long enough, and keeps the rest', async () => {
