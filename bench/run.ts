@@ -25,7 +25,7 @@ import { measureMiddlewareOverhead } from '../producer/bench.js';
 
 /**
  * `npm run bench [-- --quick] [--only=express,e2e,engine,queries] [--profile] [--env K=V] [--sizes=1000000,10000000]`
- * [--redis-appendfsync=everysec] (to measure what `always` costs); [--slow-host[=load:N|quota:F]] (a host slowed on purpose); `--only=soak [--soak-minutes=10] [--rate=N]` (never by default)
+ * [--redis-appendfsync=everysec] (to measure what `always` costs); [--idempotency-keys] (each request with its own Idempotency-Key, as the producer SDK sends); [--slow-host[=load:N|quota:F]] (a host slowed on purpose); `--only=soak [--soak-minutes=10] [--rate=N]` (never by default)
  * Phases: the Express ceiling, the end-to-end pipeline (its own processes), the engine's raw
  * insert ceiling, then the dashboard and alert queries. The engine phases run last because this
  * process can open only one engine and the end-to-end worker must not share the cores with it.
