@@ -51,40 +51,38 @@ describe('rows beside their jobs (queue formats v3 and v4)', () => {
     expect(Number(landed[0]!.n)).toBe(2);
   });
 
-  it('fails a job whose rows are gone at once, without retries, and writes its neighbours', async () => {
+  /**
+   * Queues `bad` (its rows then spoiled by `spoil`) beside a good one-row job, runs the worker, and
+   * checks that `bad` failed at its first attempt for `reason` while its neighbour landed.
+   */
+  const failsAloneAtOnce = async (bad: string, spoil: (jobId: string) => Promise<void>, reason: RegExp) => {
     await p.worker.worker.pause();
-    const lost = encodeRows('logs', 'batch-lost', Date.now(), [requestLogRow(requestLogSchema.parse(log('lost-1')))]);
-    await p.worker.queue.add('logs', lost.job, { jobId: 'lost-job' }); // no rows stored
-    const ok = encodeRows('logs', 'batch-ok', Date.now(), [requestLogRow(requestLogSchema.parse(log('beside-1')))]);
-    await enqueueBatch(p.worker.queue, redis, ok, 'ok-job');
+    await enqueueBatch(p.worker.queue, redis, encodeRows('logs', `batch-${bad}`, Date.now(), [requestLogRow(requestLogSchema.parse(log(`${bad}-1`)))]), `${bad}-job`);
+    await spoil(`${bad}-job`);
+    const ok = encodeRows('logs', `batch-beside-${bad}`, Date.now(), [requestLogRow(requestLogSchema.parse(log(`beside-${bad}`)))]);
+    await enqueueBatch(p.worker.queue, redis, ok, `beside-${bad}-job`);
     p.worker.worker.resume();
     await p.waitForIdle();
-    const job = await p.worker.queue.getJob('lost-job');
+    const job = await p.worker.queue.getJob(`${bad}-job`);
     expect(await job!.getState()).toBe('failed');
     expect(job!.attemptsMade).toBe(1);
-    expect(job!.failedReason).toMatch(/rows of job lost-job \(batch batch-lost\) are missing/);
-    const landed = await p.rows<{ request_id: string }>(`SELECT request_id FROM ${p.database}.request_logs WHERE request_id IN ('lost-1', 'beside-1')`);
-    expect(landed).toEqual([{ request_id: 'beside-1' }]);
+    expect(job!.failedReason).toMatch(reason);
+    const landed = await p.rows<{ request_id: string }>(`SELECT request_id FROM ${p.database}.request_logs WHERE request_id IN ('${bad}-1', 'beside-${bad}')`);
+    expect(landed).toEqual([{ request_id: `beside-${bad}` }]);
+  };
+  const rowsKey = (jobId: string) => redisKeys(p.config.QUEUE_PREFIX).rows(jobId);
+
+  it('fails a job whose rows are gone at once, without retries, and writes its neighbours', async () => {
+    await failsAloneAtOnce('lost', async (id) => void (await redis.del(rowsKey(id))), /rows of job lost-job \(batch batch-lost\) are missing/);
   });
 
   it('fails a job whose stored rows are damaged at once, without retries, and writes its neighbours', async () => {
-    await p.worker.worker.pause();
-    const damaged = encodeRows('logs', 'batch-damaged', Date.now(), [requestLogRow(requestLogSchema.parse(log('damaged-1')))]);
-    await enqueueBatch(p.worker.queue, redis, damaged, 'damaged-job');
-    const key = redisKeys(p.config.QUEUE_PREFIX).rows('damaged-job');
-    const stored = (await redis.getBuffer(key))!;
-    const at = Math.floor(stored.length / 2);
-    await redis.setrange(key, at, Buffer.from([stored[at]! ^ 0x10]));
-    const ok = encodeRows('logs', 'batch-ok2', Date.now(), [requestLogRow(requestLogSchema.parse(log('beside-2')))]);
-    await enqueueBatch(p.worker.queue, redis, ok, 'ok2-job');
-    p.worker.worker.resume();
-    await p.waitForIdle();
-    const job = await p.worker.queue.getJob('damaged-job');
-    expect(await job!.getState()).toBe('failed');
-    expect(job!.attemptsMade).toBe(1);
-    expect(job!.failedReason).toMatch(/rows of job damaged-job \(batch batch-damaged\) are damaged in Redis/);
-    const landed = await p.rows<{ request_id: string }>(`SELECT request_id FROM ${p.database}.request_logs WHERE request_id IN ('damaged-1', 'beside-2')`);
-    expect(landed).toEqual([{ request_id: 'beside-2' }]);
+    const flipOneBit = async (id: string) => {
+      const stored = (await redis.getBuffer(rowsKey(id)))!;
+      const at = Math.floor(stored.length / 2);
+      await redis.setrange(rowsKey(id), at, Buffer.from([stored[at]! ^ 0x10]));
+    };
+    await failsAloneAtOnce('damaged', flipOneBit, /rows of job damaged-job \(batch batch-damaged\) are damaged in Redis/);
   });
 
   it('writes a v3 job an older ingest queued (its rows stored uncompressed) beside v4 jobs', async () => {
