@@ -32,7 +32,16 @@ export interface QueueCapResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function measureQueueCap(o: { pipeline: RunningPipeline; pool: TrafficPool; maxInFlight: number; timeoutMs: number; progress: Progress }): Promise<QueueCapResult> {
+export async function measureQueueCap(o: {
+  pipeline: RunningPipeline;
+  pool: TrafficPool;
+  maxInFlight: number;
+  /** the longest the fill may take: stored compressed (queue format v4), the cap holds ~3x the records it did */
+  fillTimeoutMs: number;
+  /** the longest the drain may take */
+  timeoutMs: number;
+  progress: Progress;
+}): Promise<QueueCapResult> {
   const p = o.pipeline;
   const label = 'queue cap';
   const mib = (b: number) => round(b / 2 ** 20);
@@ -54,7 +63,7 @@ export async function measureQueueCap(o: { pipeline: RunningPipeline; pool: Traf
   const agent = httpAgent(o.maxInFlight);
   const headers = { Authorization: `Bearer ${p.apiKey}` };
   let cursor = 0;
-  const deadline = Date.now() + o.timeoutMs;
+  const deadline = Date.now() + o.fillTimeoutMs;
   try {
     const sampler = (async () => {
       while (!full && Date.now() < deadline) {

@@ -99,7 +99,7 @@ async function main() {
         progress.done(`OTLP path: ${partial.otlp.otlp.visibleRecordsPerSecond} spans/s visible, JSON path ${partial.otlp.json.visibleRecordsPerSecond} records/s`);
         if (!options.e2e.fixedRecordsPerSecond) {
           progress.start('queue cap', 'pausing the worker');
-          const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });
+          const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, fillTimeoutMs: 3 * options.e2e.drainTimeoutMs, timeoutMs: options.e2e.drainTimeoutMs, progress });
           partial.queueCap = c;
           progress.done(`queue cap: Redis ${c.redisMaxMiB} MiB at most with QUEUE_MAX_BYTES ${c.capBytesMiB} MiB; backlog of ${c.acceptedRecords} records drained at ${c.drainRecordsPerSecond}/s`);
         }
