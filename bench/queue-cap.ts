@@ -36,9 +36,7 @@ export async function measureQueueCap(o: {
   pipeline: RunningPipeline;
   pool: TrafficPool;
   maxInFlight: number;
-  /** the longest the fill may take: stored compressed (queue format v4), the cap holds ~3x the records it did */
-  fillTimeoutMs: number;
-  /** the longest the drain may take */
+  /** the longest the fill may take, and then the drain (stored compressed, queue format v4, the cap holds ~3x the records it did) */
   timeoutMs: number;
   progress: Progress;
 }): Promise<QueueCapResult> {
@@ -63,7 +61,7 @@ export async function measureQueueCap(o: {
   const agent = httpAgent(o.maxInFlight);
   const headers = { Authorization: `Bearer ${p.apiKey}` };
   let cursor = 0;
-  const deadline = Date.now() + o.fillTimeoutMs;
+  const deadline = Date.now() + o.timeoutMs;
   try {
     const sampler = (async () => {
       while (!full && Date.now() < deadline) {
