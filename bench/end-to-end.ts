@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { paced } from './http-load.js';
 import { encodeRequest, RawHttpClient } from './raw-http.js';
 import { loadAverageNow, processCpuSeconds, processMemoryMiB } from './machine.js';
@@ -102,6 +103,9 @@ interface Sent {
   serverTiming?: string;
 }
 
+/** Idempotency-Key length in --idempotency-keys runs: a random run prefix and a counter. */
+const KEY_LENGTH = 32;
+
 export async function runStep(o: {
   pipeline: RunningPipeline;
   pool: TrafficPool;
@@ -117,6 +121,8 @@ export async function runStep(o: {
    * CPU and rates (the queue-depth, RSS and Redis-memory samplers run through it)
    */
   warmupMs?: number;
+  /** each request with its own Idempotency-Key, as the producer SDK sends (`--idempotency-keys`) */
+  idempotencyKeys?: boolean;
 }): Promise<StepResult> {
   const warmupMs = o.warmupMs ?? 0;
   const p = o.pipeline;
@@ -127,12 +133,23 @@ export async function runStep(o: {
   let cursor = Math.floor(Math.random() * o.pool.bodies.length);
   const sent: Sent[] = [];
   let network = 0;
-  const headers = { Authorization: `Bearer ${p.apiKey}` };
+  // A key of fixed length, so each request's own key is written over it in a copy of the encoded request.
+  const keyHolder = 'k'.repeat(KEY_LENGTH);
+  const headers: Record<string, string> = { Authorization: `Bearer ${p.apiKey}`, ...(o.idempotencyKeys ? { 'Idempotency-Key': keyHolder } : {}) };
   // each body's whole request, encoded once (the pool cycles through the same bodies)
   const requests = new Map<RequestBody, Buffer>();
-  const requestOf = (body: RequestBody) => {
+  const encodedOf = (body: RequestBody) => {
     let r = requests.get(body);
     if (!r) requests.set(body, (r = encodeRequest(new URL(body.path, p.ingestUrl), body.body, headers)));
+    return r;
+  };
+  const keyPrefix = randomBytes(8).toString('hex');
+  let keys = 0;
+  const requestOf = (body: RequestBody) => {
+    const encoded = encodedOf(body);
+    if (!o.idempotencyKeys) return encoded;
+    const r = Buffer.from(encoded);
+    r.write(`${keyPrefix}${String(keys++).padStart(KEY_LENGTH - keyPrefix.length, '0')}`, r.indexOf(`Idempotency-Key: ${keyHolder}`) + 17, 'latin1');
     return r;
   };
 
@@ -321,6 +338,8 @@ async function freshness(p: RunningPipeline, accepted: Sent[], since: number): P
 
 export interface EndToEndResult {
   batchSize: number;
+  /** whether each request carried its own Idempotency-Key (`--idempotency-keys`; absent in older reports) */
+  idempotencyKeys?: boolean;
   maxInFlight: number;
   steps: StepResult[];
   /** the highest rate a step kept up with: its visible rate, capped at its accepted rate */
@@ -390,6 +409,7 @@ export async function runEndToEnd(
   const hwm = (pid: number) => round(processMemoryMiB(pid)?.peak ?? Number.NaN);
   return {
     batchSize: o.batchSize,
+    idempotencyKeys: o.idempotencyKeys ?? false,
     maxInFlight: o.maxInFlight,
     steps,
     sustainedRecordsPerSecond: round(sustained),

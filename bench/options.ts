@@ -37,6 +37,13 @@ export interface BenchOptions {
     drainTimeoutMs: number;
     /** `--rate=N`: skip the ramp and measure one 'half rate' step at N records/s (knob experiments) */
     fixedRecordsPerSecond?: number;
+    /**
+     * `--idempotency-keys`: every request carries its own Idempotency-Key, as the producer SDK sends
+     * (producer/ingest-client.ts): ingest then claims the key and stores its answer with the batch
+     * (2 Redis round trips, each waiting for an AOF fsync, against 1). Off by default, as issue 23's
+     * figures were taken.
+     */
+    idempotencyKeys?: boolean;
   };
   engine: { blockRows: number; smallBlockRows: number; rowsPerRun: number; repetitions: number; mergeQuietMs: number };
   /** `--only=soak`: a steady rate held for `minutes` (`--soak-minutes=N`), reported minute by minute */
@@ -104,6 +111,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     options.e2e.fixedRecordsPerSecond = Number(rate);
     options.soak.recordsPerSecond = Number(rate);
   }
+  if (argv.includes('--idempotency-keys')) options.e2e.idempotencyKeys = true;
   // `--batch=N`: records per request (default 500, the producer SDK's default batch)
   const batch = argv.find((a) => a.startsWith('--batch='))?.slice('--batch='.length);
   if (batch) options.batchSize = Number(batch);

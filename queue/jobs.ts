@@ -2,6 +2,7 @@ import { Job, Queue, type ConnectionOptions, type IRedisTransaction, type JobsOp
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RecordKind, Row } from '../schema/records.js';
 import { QUEUE_NAME, redisKeys } from './redis-keys.js';
+import type { RowsEncoding } from './rows-codec.js';
 
 export { QUEUE_NAME };
 
@@ -44,12 +45,21 @@ export interface BatchJobV3 {
   columns: string[];
   count: number;
 }
-export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
+/**
+ * Since v4 the stored rows are compressed (`encoding`, queue/rows-codec.ts): Redis fsyncs every
+ * byte it stores before it answers, and ingest's 202 waits for that. An older worker would hand
+ * the compressed bytes to the engine, hence a new version rather than an optional field.
+ */
+export interface BatchJobV4 extends Omit<BatchJobV3, 'v'> {
+  v: 4;
+  encoding: RowsEncoding;
+}
+export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3 | BatchJobV4;
 
-/** A v3 job and its rows' text, as ingest queues them (queue/job-rows.ts encodeRows). */
+/** A v4 job and its stored rows, as ingest queues them (queue/job-rows.ts encodeRows). */
 export interface EncodedBatch {
-  job: BatchJobV3;
-  /** the rows' bytes, stored as they are (queue/job-rows.ts rowsBytes) */
+  job: BatchJobV4;
+  /** the rows' text compressed (queue/job-rows.ts rowsBytes, queue/rows-codec.ts), stored as they are */
   text: Buffer;
 }
 
