@@ -102,6 +102,7 @@ FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM n
       const cpu = process.cpuUsage(cpu0);
       return { cpuMs: Math.round((cpu.user + cpu.system) / 100) / 10, readRows: Number(body.statistics?.rows_read), data: body.data };
     };
+    if (process.argv.includes('--migrate')) await engine.migrate(db); // a later migration on the built data
     const execFile = arg('exec');
     // `--exec=file.sql`: statements run once (a repair of the data set)
     if (execFile) for (const q of readFileSync(execFile, 'utf8').split(/\n;\n/).map((x) => x.trim()).filter(Boolean)) await client.command({ query: q.replaceAll('{now}', String(nowMs)), clickhouse_settings: undeduplicatedInsert });
