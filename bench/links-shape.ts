@@ -109,11 +109,16 @@ FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM n
     const queriesFile = arg('queries');
     if (queriesFile) {
       // `--queries=file.sql`: each statement (separated by a line holding ';') run 1 + 5 times: median CPU, rows read
-      for (const q of readFileSync(queriesFile, 'utf8').split(/\n;\n/).map((x) => x.trim()).filter(Boolean)) {
-        const runs = [];
-        for (let i = 0; i < Number(arg('runs') ?? 6); i++) runs.push(await cpuOf(q.replaceAll('{now}', String(nowMs))));
-        const cpus = runs.slice(runs.length > 1 ? 1 : 0).map((r) => r.cpuMs).sort((a, b) => a - b);
-        process.stdout.write(`${cpus[2]} ms CPU (${cpus.join(' ')}), rows read ${runs.at(-1)!.readRows}, ${JSON.stringify(runs.at(-1)!.data).slice(0, 400)} <- ${q.replace(/\s+/g, ' ').slice(0, 110)}\n`);
+      // round-robin (each round runs every statement once): alternating, so a busier moment hits all alike
+      const statements = readFileSync(queriesFile, 'utf8').split(/\n;\n/).map((x) => x.trim()).filter(Boolean);
+      const runs: Awaited<ReturnType<typeof cpuOf>>[][] = statements.map(() => []);
+      for (let i = 0; i < Number(arg('runs') ?? 6); i++) {
+        for (const [k, q] of statements.entries()) runs[k]!.push(await cpuOf(q.replaceAll('{now}', String(nowMs))));
+      }
+      for (const [k, q] of statements.entries()) {
+        const mine = runs[k]!;
+        const cpus = mine.slice(mine.length > 1 ? 1 : 0).map((r) => r.cpuMs).sort((a, b) => a - b);
+        process.stdout.write(`${cpus[Math.floor(cpus.length / 2)]} ms CPU (${cpus.join(' ')}), rows read ${mine.at(-1)!.readRows}, ${JSON.stringify(mine.at(-1)!.data).slice(0, Number(arg('chars') ?? 400))} <- ${q.replace(/\s+/g, ' ').slice(0, 110)}\n`);
       }
     }
     const compare = arg('compare');

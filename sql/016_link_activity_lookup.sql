@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS {{db}}.link_activity_lookup
 (
     month            Date,
     link_id          String,
+    -- the id's 64-bit hash, stored: Insights' Active links counts distinct links over it without
+    -- reading and hashing every id (cityHash64(link_id), the same hash that panel counted before)
+    link_hash        SimpleAggregateFunction(any, UInt64),
     institution      SimpleAggregateFunction(anyLast, LowCardinality(String)),
     customer_id      SimpleAggregateFunction(anyLast, LowCardinality(String)),
     last_request_at  SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
@@ -30,6 +33,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.link_activity_lookup_mv TO {{db}}.
 SELECT
     toStartOfMonth(day) AS month,
     link_id,
+    any(cityHash64(link_id)) AS link_hash,
     anyLast(institution) AS institution,
     anyLast(customer_id) AS customer_id,
     max(last_request_at) AS last_request_at,
