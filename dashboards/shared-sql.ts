@@ -70,7 +70,7 @@ export function newestLinksCutoff(limit: number, identity: string[], state: stri
 /**
  * Last access and request totals per link, merged over its months and unmerged rollup parts. For a
  * few links (a page of the Links table, one link's header): link_activity_lookup (sql/016) reads a
- * 256-row granule per link, month and part, where link_activity_monthly read 8,192.
+ * 1,024-row granule per link, month and part, where link_activity_monthly read 8,192.
  */
 export function linkLastAccess(...where: string[]): string {
   return `

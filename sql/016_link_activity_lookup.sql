@@ -1,10 +1,11 @@
--- link_activity_monthly's rows again, in 256-row granules: what the Links table reads for its
+-- link_activity_monthly's rows again, in 1,024-row granules: what the Links table reads for its
 -- 1,000 newest links (dashboards/shared-sql.ts linkLastAccess). Those links' ids are scattered
 -- over the key, so in 8,192-row granules each unmerged part had one of them in nearly every granule
 -- and the lookup read the whole table (4.7M rows at the benchmark's 100M logs) on every refresh;
--- here it reads a 256-row granule per link, month and part. index_granularity cannot be altered on
--- a table, and a projection with finer granules is never picked (the engine compares marks, not
--- rows: docs/performance.md, section 36), hence a table.
+-- here it reads a 1,024-row granule per link, month and part. Finer granules read fewer rows but
+-- cost more CPU per range (256 and 64 measured). index_granularity cannot be altered on a table, and
+-- a projection with finer granules is never picked (the engine compares marks, not rows:
+-- docs/performance.md, section 36), hence a table.
 -- Fed from link_activity like link_activity_monthly, with the same months and TTL; after a crash
 -- its touched months are rebuilt from link_activity (clickhouse/tables.ts). A database migrated
 -- before it has no activity here from before the migration (no backfill: a migration's INSERT is
@@ -27,7 +28,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(month)
 ORDER BY (link_id, month)
 TTL toLastDayOfMonth(month) + INTERVAL 400 DAY
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 256;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.link_activity_lookup_mv TO {{db}}.link_activity_lookup AS
 SELECT

@@ -81,7 +81,7 @@ describe('Links / Links reads the newest links, not every link', () => {
     expect(after.panel.data).toEqual(after.plain.data);
     expect(after.panel.data).toEqual(before.panel.data); // the newest links are the same ones
     expect(after.plain.readRows).toBeGreaterThan(before.plain.readRows * 5);
-    // A link's activity is found through link_activity_lookup's key (link_id), a 256-row granule
+    // A link's activity is found through link_activity_lookup's key (link_id), a 1,024-row granule
     // per link, month and part (sql/016; with 1,000 links over a table this small, most of it);
     // the same lookup alone says how many rows that side read. The rest, links_latest, is read
     // through the projection: flat.
