@@ -98,6 +98,14 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'month', expr: 'toStartOfMonth(timestamp)' },
   },
   {
+    // link_activity_monthly's totals in finer granules (sql/016): rebuilt the same way.
+    view: 'link_activity_lookup_mv',
+    target: 'link_activity_lookup',
+    source: 'request_logs',
+    from: 'link_activity',
+    rebuild: { kind: 'buckets', column: 'month', expr: 'toStartOfMonth(timestamp)' },
+  },
+  {
     view: 'webhook_stats_1m_mv',
     target: 'webhook_stats_1m',
     source: 'webhook_attempts',

@@ -128,11 +128,12 @@ export const validLinksSql = `
  * requests, so no per-link GROUP BY is needed (at 1M links it hashed every link id and was the
  * slowest Insights panel); exact when the range ends now, as a dashboard opens. Counted over a
  * 64-bit hash of the id: a collision among 1M links is about 3 in 100M (1M^2 / 2^65).
- * The month bound prunes older partitions (month is the UTC month of the day, sql/007).
+ * The month bound prunes older partitions (month is the UTC month of the day, sql/007). Read from
+ * link_activity_lookup (sql/016), the same rows with the hash stored: no id read or hashed per row.
  */
 export const activeLinksSql = `
-  SELECT uniqExact(cityHash64(link_id)) AS active_links
-  FROM link_activity_monthly
+  SELECT uniqExact(link_hash) AS active_links
+  FROM link_activity_lookup
   WHERE ${allOf(...linkFilters, timeFilterMs('last_request_at'), "month >= toStartOfMonth(toDate($__fromTime, 'UTC'))", "month <= toDate($__toTime, 'UTC')")}`;
 
 export const mostCommonErrorsSql = `

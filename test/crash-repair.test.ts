@@ -82,6 +82,10 @@ async function rollupsAgainstRaw() {
       await byLink('link_activity_monthly', 'sum(requests)', 'sum(errors)', 'month'),
       await byLink('request_logs', 'count()', 'countIf(status_code >= 400)', 'toStartOfMonth(timestamp)'),
     ],
+    lookup: [
+      await byLink('link_activity_lookup', 'sum(requests)', 'sum(errors)', 'month'),
+      await byLink('request_logs', 'count()', 'countIf(status_code >= 400)', 'toStartOfMonth(timestamp)'),
+    ],
     errors: [
       await rows(`SELECT toString(sum(requests)) AS n, toString(sum(errors)) AS e FROM ${db}.request_errors_1m`),
       await rows(`SELECT toString(count()) AS n, toString(countIf(status_code >= 400)) AS e FROM ${db}.request_logs`),
@@ -126,10 +130,11 @@ describe('crash repair', () => {
     const report = await repair(manifests, crashed);
     expect(report.flushes).toBe(1);
     expect(report.rowsReinserted).toBe(200);
-    const { activity, monthly, errors, errors5m } = await rollupsAgainstRaw();
+    const { activity, monthly, lookup, errors, errors5m } = await rollupsAgainstRaw();
     expect(monthly[1]!.length).toBeGreaterThan(7); // 7 links over two months
     expect(activity[0]).toEqual(activity[1]);
     expect(monthly[0]).toEqual(monthly[1]);
+    expect(lookup[0]).toEqual(lookup[1]);
     expect(errors[0]).toEqual(errors[1]);
     expect(errors5m[1]!.length).toBeGreaterThan(7);
     expect(errors5m[0]).toEqual(errors5m[1]);
@@ -146,6 +151,10 @@ describe('crash repair', () => {
       clickhouse_settings: undeduplicatedInsert,
     });
     await ch.command({
+      query: `INSERT INTO ${db}.link_activity_lookup SELECT * FROM ${db}.link_activity_lookup WHERE month = toDate('2026-11-01')`,
+      clickhouse_settings: undeduplicatedInsert,
+    });
+    await ch.command({
       query: `INSERT INTO ${db}.request_errors_5m SELECT * FROM ${db}.request_errors_5m WHERE bucket IN (SELECT toStartOfFiveMinutes(timestamp) FROM ${db}.request_logs WHERE batch_id = 'c-batch')`,
       clickhouse_settings: undeduplicatedInsert,
     });
@@ -153,9 +162,10 @@ describe('crash repair', () => {
 
     const report = await repair(manifests, crashed);
     expect(report.rowsReinserted).toBe(0);
-    const { activity, monthly, errors, errors5m } = await rollupsAgainstRaw();
+    const { activity, monthly, lookup, errors, errors5m } = await rollupsAgainstRaw();
     expect(activity[0]).toEqual(activity[1]);
     expect(monthly[0]).toEqual(monthly[1]);
+    expect(lookup[0]).toEqual(lookup[1]);
     expect(errors[0]).toEqual(errors[1]);
     expect(errors5m[0]).toEqual(errors5m[1]);
   });

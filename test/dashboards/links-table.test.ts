@@ -136,4 +136,25 @@ describe('the Links table', () => {
     const filtered = await panel({ link_status: [linkStatuses[23994 % 4]!] }); // its first state: no longer matches
     expect(filtered.find((r) => r.link_id === 'lnk_23994')).toBeUndefined();
   });
+
+  it('sums a link over unmerged parts of its activity (link_activity_lookup, sql/016): the raw answer', async () => {
+    // two more inserts for the newest links, in November and December, kept as separate parts
+    await ch.command({ query: 'SYSTEM STOP MERGES link_activity_lookup' });
+    for (const [batch, at] of [['late-1', now - 90 * MIN], ['late-2', now + 11 * 24 * 60 * MIN]] as const) {
+      const late = Array.from({ length: 300 }, (_, n) =>
+        recordKinds.logs.mapping.toRow(
+          recordKinds.logs.schema.parse({
+            request_id: `${batch}-${n}`, timestamp: at + n * 1000, method: 'GET', endpoint: '/api/accounts/', status_code: n % 4 === 0 ? 500 : 200,
+            link_id: `lnk_${LINKS - 1 - (n % 150)}`, institution: institutions[0], customer_id: customers[0],
+          }) as never,
+        ),
+      );
+      await ch.insert({ table: 'request_logs', values: late.map((l) => ({ ...l, batch_id: batch })), format: 'JSONEachRow', clickhouse_settings: undeduplicatedInsert });
+    }
+    const parts = await rows("SELECT count() AS n FROM system.parts WHERE table = 'link_activity_lookup' AND active");
+    expect(Number(parts[0]!.n)).toBeGreaterThan(2);
+    const opened = await panel({});
+    expect(opened).toEqual(await reference('1'));
+    await ch.command({ query: 'SYSTEM START MERGES link_activity_lookup' });
+  });
 });
