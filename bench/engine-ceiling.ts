@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { kindNames, recordKinds, type Row } from '../schema/records.js';
 import { compactRows, encodeRows, type JobRows } from '../queue/job-rows.js';
-import { decompressRows } from '../queue/rows-codec.js';
 import { ClickHouseWriter, joinBlocks } from '../workers/clickhouse-writer.js';
 import type { BenchEngine } from './engine.js';
 import type { Progress } from './progress.js';
@@ -123,7 +122,7 @@ export async function measureEngineCeiling(o: {
       for (let i = 0; i < b.length; i += JOB_ROWS) {
         const rows = b.slice(i, i + JOB_ROWS).map(({ batch_id: _, ...row }) => row as Row);
         const { job, text } = encodeRows(kindOf(p.table), b[i]!.batch_id, 0, rows);
-        jobs.push({ columns: job.columns, text: decompressRows(job.encoding, text), count: job.count });
+        jobs.push({ columns: job.columns, text: Buffer.from(text), count: job.count });
       }
       return { rows: b.length, jobs };
     }),

@@ -32,14 +32,7 @@ export interface QueueCapResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function measureQueueCap(o: {
-  pipeline: RunningPipeline;
-  pool: TrafficPool;
-  maxInFlight: number;
-  /** the longest the fill may take, and then the drain (stored compressed, queue format v4, the cap holds ~3x the records it did) */
-  timeoutMs: number;
-  progress: Progress;
-}): Promise<QueueCapResult> {
+export async function measureQueueCap(o: { pipeline: RunningPipeline; pool: TrafficPool; maxInFlight: number; timeoutMs: number; progress: Progress }): Promise<QueueCapResult> {
   const p = o.pipeline;
   const label = 'queue cap';
   const mib = (b: number) => round(b / 2 ** 20);

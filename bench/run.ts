@@ -89,8 +89,8 @@ async function main() {
       progress.start('end to end', 'starting redis-server, ingest and worker');
       const profileDir = options.profile ? join(outDir, `profiles-${stamp}`) : undefined;
       if (profileDir) mkdirSync(profileDir, { recursive: true });
-      // quick: a small byte cap, so the queue-cap phase fills it in seconds (the rows stored compressed, ~200k records)
-      const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(24 * 2 ** 20) } : {}), ...options.pipelineEnv };
+      // quick: a small byte cap, so the queue-cap phase fills it in seconds
+      const env = { ...(options.mode === 'quick' ? { QUEUE_MAX_BYTES: String(64 * 2 ** 20) } : {}), ...options.pipelineEnv };
       const pipeline = await startPipeline({ dir: join(work, 'pipeline'), env, cpuProfileDir: profileDir, redisAppendfsync: options.redisAppendfsync });
       try {
         partial.endToEnd = await runEndToEnd({ pipeline, pool, batchSize: options.batchSize, ...options.e2e, progress });
@@ -99,7 +99,7 @@ async function main() {
         progress.done(`OTLP path: ${partial.otlp.otlp.visibleRecordsPerSecond} spans/s visible, JSON path ${partial.otlp.json.visibleRecordsPerSecond} records/s`);
         if (!options.e2e.fixedRecordsPerSecond) {
           progress.start('queue cap', 'pausing the worker');
-          const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: 3 * options.e2e.drainTimeoutMs, progress });
+          const c = await measureQueueCap({ pipeline, pool, maxInFlight: 16, timeoutMs: options.e2e.drainTimeoutMs, progress });
           partial.queueCap = c;
           progress.done(`queue cap: Redis ${c.redisMaxMiB} MiB at most with QUEUE_MAX_BYTES ${c.capBytesMiB} MiB; backlog of ${c.acceptedRecords} records drained at ${c.drainRecordsPerSecond}/s`);
         }

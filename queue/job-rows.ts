@@ -2,8 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Row } from '../schema/records.js';
 import { redisKeys } from './redis-keys.js';
-import { type BatchJob, type BatchJobV3, type BatchJobV4, type EncodedBatch } from './jobs.js';
-import { compressRows, decompressRows, ROWS_ENCODING } from './rows-codec.js';
+import { type BatchJob, type BatchJobV3, type EncodedBatch } from './jobs.js';
 
 /**
  * A job's rows as ClickHouse JSONCompactEachRow: one JSON array per row, values in `columns`
@@ -53,21 +52,16 @@ export function rowsBytes(rows: unknown[][]): Buffer {
   return out;
 }
 
-/** A v3 or v4 job's rows are missing from Redis: nothing can ever write this job, so it fails at once (no retries). */
+/** A v3 job's rows are missing from Redis: nothing can ever write this job, so it fails at once (no retries). */
 export class RowsMissingError extends UnrecoverableError {}
-/** Its stored rows are there but damaged (a v4 frame that does not decompress or fails its checksum): the same. */
-export class RowsDamagedError extends RowsMissingError {}
 
 /**
- * Ingest side: the v4 job and its compressed rows, from rows already in `columns` order with the
- * batch id last (schema/row-mapping.ts `toValues`). One JSON.stringify per 64 rows (rowsBytes):
- * per-row calls cost ~40% more.
+ * Ingest side: the v3 job and its rows' text, from rows already in `columns` order with the batch
+ * id last (schema/row-mapping.ts `toValues`). One JSON.stringify per 64 rows (rowsBytes): per-row
+ * calls cost ~40% more.
  */
 export function encodeValues(kind: BatchJob['kind'], batchId: string, receivedAt: number, columns: readonly string[], rows: unknown[][]): EncodedBatch {
-  return {
-    job: { v: 4, kind, batch_id: batchId, received_at: receivedAt, columns: [...columns, 'batch_id'], count: rows.length, encoding: ROWS_ENCODING },
-    text: compressRows(rowsBytes(rows)),
-  };
+  return { job: { v: 3, kind, batch_id: batchId, received_at: receivedAt, columns: [...columns, 'batch_id'], count: rows.length }, text: rowsBytes(rows) };
 }
 
 /** encodeValues for row objects that all come from one row mapping (same keys, same order). */
@@ -82,29 +76,16 @@ export function compactRows(rows: Record<string, unknown>[], columns: string[] =
 }
 
 /**
- * A job's rows, whatever its version: v4 rows are read from Redis and decompressed, v3 rows read
- * as bytes (never parsed), v2 text is re-separated, and v1 objects (older queues, dead-letter
- * replays) are encoded.
+ * A job's rows, whatever its version: v3 rows are read from Redis (as bytes, never decoded), v2
+ * text is re-separated, and v1 objects (older queues, dead-letter replays) are encoded.
  */
 export async function readJobRows(redis: Redis, prefix: string, job: { id?: string; data: BatchJob }): Promise<JobRows> {
   const data = job.data;
-  if (data.v !== 3 && data.v !== 4) return inlineJobRows(data);
+  if (data.v !== 3) return inlineJobRows(data);
   if (data.count === 0) return { columns: data.columns, text: Buffer.alloc(0), count: 0 };
-  const stored = await redis.getBuffer(redisKeys(prefix).rows(job.id!));
-  if (stored === null) throw new RowsMissingError(`the rows of job ${job.id} (batch ${data.batch_id}) are missing from Redis`);
-  return { columns: data.columns, text: data.v === 4 ? storedRowsText(job.id!, data, stored) : stored, count: data.count };
-}
-
-function storedRowsText(jobId: string, data: BatchJobV4, stored: Buffer): Buffer {
-  let text: Buffer;
-  try {
-    text = decompressRows(data.encoding, stored);
-  } catch (err) {
-    // an encoding this worker does not know is a newer ingest's: retry until a newer worker runs it
-    if (data.encoding !== ROWS_ENCODING) throw err;
-    throw new RowsDamagedError(`the rows of job ${jobId} (batch ${data.batch_id}) are damaged in Redis: ${(err as Error).message}`);
-  }
-  return text;
+  const text = await redis.getBuffer(redisKeys(prefix).rows(job.id!));
+  if (text === null) throw new RowsMissingError(`the rows of job ${job.id} (batch ${data.batch_id}) are missing from Redis`);
+  return { columns: data.columns, text, count: data.count };
 }
 
 /** A job's column list and row count, without reading its rows. */
@@ -114,7 +95,7 @@ export function jobShape(data: BatchJob): { columns: string[]; count: number } {
 }
 
 /** v1 and v2 jobs carry their rows in the job itself. */
-export function inlineJobRows(job: Exclude<BatchJob, BatchJobV3 | BatchJobV4>): JobRows {
+export function inlineJobRows(job: Exclude<BatchJob, BatchJobV3>): JobRows {
   // '\n' never occurs inside a JSON row (JSON.stringify escapes it), so it only separates rows
   if (job.v === 2) return { columns: job.columns, text: Buffer.from(job.rows.replaceAll('\n', ',')), count: job.count };
   // v1 rows carry no batch_id of their own except dead letters'; the job's batch id wins, as it always has

@@ -2,7 +2,6 @@ import { Job, Queue, type ConnectionOptions, type IRedisTransaction, type JobsOp
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RecordKind, Row } from '../schema/records.js';
 import { QUEUE_NAME, redisKeys } from './redis-keys.js';
-import type { RowsEncoding } from './rows-codec.js';
 
 export { QUEUE_NAME };
 
@@ -45,21 +44,12 @@ export interface BatchJobV3 {
   columns: string[];
   count: number;
 }
-/**
- * Since v4 the stored rows are compressed (`encoding`, queue/rows-codec.ts): Redis fsyncs every
- * byte it stores before it answers, and ingest's 202 waits for that. An older worker would hand
- * the compressed bytes to the engine, hence a new version rather than an optional field.
- */
-export interface BatchJobV4 extends Omit<BatchJobV3, 'v'> {
-  v: 4;
-  encoding: RowsEncoding;
-}
-export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3 | BatchJobV4;
+export type BatchJob = BatchJobV1 | BatchJobV2 | BatchJobV3;
 
-/** A v4 job and its stored rows, as ingest queues them (queue/job-rows.ts encodeRows). */
+/** A v3 job and its rows' text, as ingest queues them (queue/job-rows.ts encodeRows). */
 export interface EncodedBatch {
-  job: BatchJobV4;
-  /** the rows' text compressed (queue/job-rows.ts rowsBytes, queue/rows-codec.ts), stored as they are */
+  job: BatchJobV3;
+  /** the rows' bytes, stored as they are (queue/job-rows.ts rowsBytes) */
   text: Buffer;
 }
 

@@ -3,7 +3,6 @@ import { compactRows, encodeRows, inlineJobRows, rowObjects, rowsBytes, rowToObj
 import { kindNames, recordKinds, type Row } from '../schema/records.js';
 import { buildTrafficPool } from '../bench/traffic-pool.js';
 import type { BatchJobV1, BatchJobV2 } from '../queue/jobs.js';
-import { decompressRows } from '../queue/rows-codec.js';
 
 /** Simulator records of a kind and its example, through validation and the row mappers, as ingest queues them. */
 const pool = buildTrafficPool({ logs: 2000, batchSize: 500 });
@@ -13,17 +12,17 @@ const rowsOf = (kind: (typeof kindNames)[number]): Row[] => {
     (r) => mapping.toRow(schema.parse(r) as never) as Row,
   );
 };
-/** What the worker reads back from Redis for a v4 job, decompressed. */
-const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: decompressRows(e.job.encoding, e.text), count: e.job.count });
+/** What the worker reads back from Redis for a v3 job. */
+const stored = (e: ReturnType<typeof encodeRows>): JobRows => ({ columns: e.job.columns, text: e.text, count: e.job.count });
 
-describe('job rows (queue format v4)', () => {
+describe('job rows (queue format v3)', () => {
   for (const kind of kindNames) {
     it(`gives back exactly the rows ingest encoded: ${kind}`, () => {
       const rows = rowsOf(kind);
       // every simulated record (the simulator makes some kinds only) and the example
       expect(rows.length).toBe(pool.recordsByKind[kind] + 1);
       const e = encodeRows(kind, 'b-1', 1, rows);
-      expect(e.job).toMatchObject({ v: 4, kind, batch_id: 'b-1', count: rows.length, encoding: 'lz4' });
+      expect(e.job).toMatchObject({ v: 3, kind, batch_id: 'b-1', count: rows.length });
       expect(e.job.columns.at(-1)).toBe('batch_id');
       expect(splitRows(stored(e))).toHaveLength(rows.length);
       expect(rowObjects(stored(e))).toEqual(rows);
@@ -33,23 +32,8 @@ describe('job rows (queue format v4)', () => {
   it('keeps the job itself small: the rows are not in it', () => {
     expect(pool.recordsByKind.logs).toBeGreaterThan(1000);
     const e = encodeRows('logs', 'b', 1, rowsOf('logs'));
-    expect(stored(e).text.length).toBeGreaterThan(100_000);
+    expect(e.text.length).toBeGreaterThan(100_000);
     expect(JSON.stringify(e.job).length).toBeLessThan(400);
-  });
-
-  it('stores the rows compressed, in an LZ4 frame the lz4 tool reads, and refuses a damaged one', () => {
-    const e = encodeRows('logs', 'b', 1, rowsOf('logs'));
-    const text = stored(e).text;
-    expect(text.equals(rowsBytes(rowsOf('logs').map((r) => [...Object.values(r), 'b'])))).toBe(true);
-    // the simulator's logs (random hex ids, JSON error bodies) compress ~2.3x, all kinds ~2.9x
-    expect(e.text.length).toBeLessThan(text.length / 2);
-    expect(e.text.readUInt32LE(0)).toBe(0x184d2204); // the LZ4 frame magic number
-    for (const at of [20, Math.floor(e.text.length / 2), e.text.length - 2]) {
-      const damaged = Buffer.from(e.text);
-      damaged[at]! ^= 0x10;
-      expect(() => decompressRows('lz4', damaged), `a flipped bit at byte ${at}`).toThrow();
-    }
-    expect(() => decompressRows('lz4', e.text.subarray(0, e.text.length - 9))).toThrow();
   });
 
   it('keeps strings with newlines, quotes, commas, brackets, backslashes and non-ASCII inside their row', () => {
@@ -59,12 +43,12 @@ describe('job rows (queue format v4)', () => {
       { request_id: 'plain', status_code: 200, duration_ms: 1.5 },
     ];
     const e = encodeRows('logs', 'b"\n', 1, rows);
-    expect(stored(e).text.includes('\n')).toBe(false);
+    expect(e.text.includes('\n')).toBe(false);
     const split = splitRows(stored(e));
     expect(split).toHaveLength(2);
     expect(rowToObject(e.job.columns, split[0]!)).toEqual(rows[0]);
     expect(JSON.parse(split[0]!).at(-1)).toBe('b"\n');
-    expect(split.join(',')).toBe(stored(e).text.toString());
+    expect(split.join(',')).toBe(e.text.toString());
   });
 
   it('encodes in chunks the very bytes one JSON.stringify of all rows gives, at any row count and with non-ASCII', () => {
@@ -79,7 +63,7 @@ describe('job rows (queue format v4)', () => {
     }
   });
 
-  it('turns v1 and v2 jobs into the same insert text as the v4 job for the same rows, so all share a flush', () => {
+  it('turns v1 and v2 jobs into the same insert text as the v3 job for the same rows, so all share a flush', () => {
     const rows = rowsOf('logs').slice(0, 50);
     const e = encodeRows('logs', 'b-2', 1, rows);
     const v1: BatchJobV1 = { v: 1, kind: 'logs', batch_id: 'b-2', received_at: 1, rows };
@@ -109,8 +93,7 @@ describe('job rows (queue format v4)', () => {
 
   it('handles empty rows', () => {
     const e = encodeRows('links', 'b', 1, []);
-    expect(e.job).toEqual({ v: 4, kind: 'links', batch_id: 'b', received_at: 1, columns: ['batch_id'], count: 0, encoding: 'lz4' });
-    expect(stored(e).text).toEqual(Buffer.alloc(0));
+    expect(e).toEqual({ job: { v: 3, kind: 'links', batch_id: 'b', received_at: 1, columns: ['batch_id'], count: 0 }, text: Buffer.alloc(0) });
     expect(splitRows(stored(e))).toEqual([]);
     expect(compactRows([])).toEqual({ columns: [], text: Buffer.alloc(0), count: 0 });
   });
