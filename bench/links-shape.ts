@@ -5,7 +5,7 @@ import { boardVariables, panelByTitle, type DashboardJson } from '../test/dashbo
 import { expandQuery } from '../test/dashboards/grafana-expander.js';
 import { openEngine } from './engine.js';
 import { Progress } from './progress.js';
-import { waitForMerges } from './query-data.js';
+import { linkStatesInsert, waitForMerges } from './query-data.js';
 
 /**
  * `npx tsx bench/links-shape.ts --dir=/tmp/links-shape --build [--logs=100000000]`: the link tables
@@ -67,22 +67,7 @@ GROUP BY day, link_id`,
           });
         }
         const linkFrom = existing / 100;
-        if (Number(done!.links) < size / 50) await client.command({
-          clickhouse_settings: undeduplicatedInsert,
-          query: `
-INSERT INTO ${db}.links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
-SELECT
-  concat('lnk_', toString(link)) AS link_id,
-  if(state = 0, 'valid', ['valid', 'valid', 'valid', 'token_required', 'invalid', 'unconfirmed'][1 + cityHash64(link, 12) % 6]) AS status,
-  if(cityHash64(link, 13) % 4 = 0, 'single', 'recurrent') AS access_mode,
-  ${list(INSTITUTIONS)}[1 + link % ${INSTITUTIONS.length}] AS institution,
-  fromUnixTimestamp64Milli(toInt64(${nowMs} - ${spanMs} - cityHash64(link, 14) % ${spanMs})) AS created_at,
-  fromUnixTimestamp64Milli(toInt64(${nowMs} - if(state = 0, ${spanMs}, cityHash64(link, 15) % ${spanMs}))) AS updated_at,
-  concat('user-', toString(link)) AS external_id,
-  ${list(CUSTOMERS)}[1 + link % ${CUSTOMERS.length}] AS customer_id,
-  'gen-links' AS batch_id
-FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM numbers(${(links - linkFrom) * 2}))`,
-        });
+        if (Number(done!.links) < size / 50) await client.command({ clickhouse_settings: undeduplicatedInsert, query: linkStatesInsert({ db, nowMs, spanMs, linkFrom, links }) });
         existing = size;
         const merges = await waitForMerges({ client, database: db, timeoutMs: 300_000, progress });
         progress.update(`${size}: merges settled ${merges.settled} after ${merges.waitedSeconds} s`);

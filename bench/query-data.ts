@@ -37,6 +37,27 @@ export async function entityOf(client: ClickHouseClient, db: string, requestId: 
   return { request_id: requestId, link_id: log.link_id, external_id: log.external_id, webhook_id: webhook?.webhook_id ?? '' };
 }
 
+/**
+ * Links `linkFrom` to `links - 1`, two states each (connected, then the current state), created
+ * before the span of the requests: the link states of generateQueryData (bench/links-shape.ts too).
+ */
+export function linkStatesInsert(o: { db: string; nowMs: number; spanMs: number; linkFrom: number; links: number }): string {
+  const { db, spanMs, linkFrom, links } = o;
+  return `
+INSERT INTO ${db}.links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
+SELECT
+  concat('lnk_', toString(link)) AS link_id,
+  if(state = 0, 'valid', ['valid', 'valid', 'valid', 'token_required', 'invalid', 'unconfirmed'][1 + cityHash64(link, 12) % 6]) AS status,
+  if(cityHash64(link, 13) % 4 = 0, 'single', 'recurrent') AS access_mode,
+  ${list(INSTITUTIONS)}[1 + link % ${INSTITUTIONS.length}] AS institution,
+  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - ${spanMs} - cityHash64(link, 14) % ${spanMs})) AS created_at,
+  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - if(state = 0, ${spanMs}, cityHash64(link, 15) % ${spanMs}))) AS updated_at,
+  concat('user-', toString(link)) AS external_id,
+  ${list(CUSTOMERS)}[1 + link % ${CUSTOMERS.length}] AS customer_id,
+  'gen-links' AS batch_id
+FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM numbers(${(links - linkFrom) * 2}))`;
+}
+
 export async function generateQueryData(o: {
   client: ClickHouseClient;
   database: string;
@@ -109,22 +130,7 @@ FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link, 6
   // Two states per link: connected, then its current state.
   const linkFrom = Math.floor(o.existing / 100);
   o.progress.update(`generating link states for ${links} links`);
-  await o.client.command({
-    clickhouse_settings: undeduplicatedInsert,
-    query: `
-INSERT INTO ${db}.links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
-SELECT
-  concat('lnk_', toString(link)) AS link_id,
-  if(state = 0, 'valid', ['valid', 'valid', 'valid', 'token_required', 'invalid', 'unconfirmed'][1 + cityHash64(link, 12) % 6]) AS status,
-  if(cityHash64(link, 13) % 4 = 0, 'single', 'recurrent') AS access_mode,
-  ${list(INSTITUTIONS)}[1 + link % ${INSTITUTIONS.length}] AS institution,
-  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - ${spanMs} - cityHash64(link, 14) % ${spanMs})) AS created_at,
-  fromUnixTimestamp64Milli(toInt64(${o.nowMs} - if(state = 0, ${spanMs}, cityHash64(link, 15) % ${spanMs}))) AS updated_at,
-  concat('user-', toString(link)) AS external_id,
-  ${list(CUSTOMERS)}[1 + link % ${CUSTOMERS.length}] AS customer_id,
-  'gen-links' AS batch_id
-FROM (SELECT intDiv(number, 2) + ${linkFrom} AS link, number % 2 AS state FROM numbers(${(links - linkFrom) * 2}))`,
-  });
+  await o.client.command({ clickhouse_settings: undeduplicatedInsert, query: linkStatesInsert({ db, nowMs: o.nowMs, spanMs, linkFrom, links }) });
   const [n] = await (await o.client.query({ query: `SELECT count() AS n FROM ${db}.request_logs`, format: 'JSONEachRow' })).json<{ n: string }>();
   if (Number(n?.n) !== o.requestLogs) throw new Error(`generated ${n?.n} request logs, expected ${o.requestLogs}`);
 }
