@@ -5,7 +5,7 @@ import { boardVariables, panelByTitle, type DashboardJson } from '../test/dashbo
 import { expandQuery } from '../test/dashboards/grafana-expander.js';
 import { openEngine } from './engine.js';
 import { Progress } from './progress.js';
-import { linkStatesInsert, waitForMerges } from './query-data.js';
+import { linkStatesInsert, waitForForcedMerges, waitForMerges } from './query-data.js';
 
 /**
  * `npx tsx bench/links-shape.ts --dir=/tmp/links-shape --build [--logs=100000000]`: the link tables
@@ -70,7 +70,8 @@ GROUP BY day, link_id`,
         if (Number(done!.links) < size / 50) await client.command({ clickhouse_settings: undeduplicatedInsert, query: linkStatesInsert({ db, nowMs, spanMs, linkFrom, links }) });
         existing = size;
         const merges = await waitForMerges({ client, database: db, timeoutMs: 300_000, progress });
-        progress.update(`${size}: merges settled ${merges.settled} after ${merges.waitedSeconds} s`);
+        const forced = await waitForForcedMerges({ client, database: db, progress });
+        progress.update(`${size}: merges settled ${merges.settled} after ${merges.waitedSeconds} s, forced merges ${forced.merged} after ${forced.waitedSeconds} s`);
       }
     }
     if (!existsSync(join(dir, 'now-ms'))) throw new Error(`no data in ${dir}: run --build first`);

@@ -30,6 +30,8 @@ export interface QuerySuite {
   alertEvaluation: QueryTiming;
   /** how long the engine took to finish merging the generated data before the timings */
   merges?: { waitedSeconds: number; activeParts: number; settled: boolean };
+  /** then the wait for the tables merged whole after an age (sql/017), as a live system keeps them */
+  forcedMerge?: { waitedSeconds: number; merged: boolean };
   /** how long generating this size's new request logs (and their attempts and links) took: 100M is opt-in for this */
   generation?: { seconds: number; requestLogsAdded: number };
 }

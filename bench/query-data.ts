@@ -136,6 +136,33 @@ FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link, 6
 }
 
 /**
+ * Waits until every table with `min_age_to_force_merge_seconds` (link_activity_lookup, sql/017) is
+ * one part per partition, up to that age plus the engine's idle merge-selecting sleep (60 s) and
+ * slack: the state a live system keeps for parts older than that age. Queries timed before it would
+ * measure a table of the generator's burst of parts, which a live one never keeps.
+ */
+export async function waitForForcedMerges(o: { client: ClickHouseClient; database: string; progress: Progress }): Promise<{ waitedSeconds: number; merged: boolean }> {
+  const started = Date.now();
+  const rowsOf = async <T>(query: string) => (await o.client.query({ query, format: 'JSONEachRow' })).json<T>();
+  const forced = (
+    await rowsOf<{ name: string; engine_full: string }>(`SELECT name, engine_full FROM system.tables WHERE database = '${o.database}' AND engine_full LIKE '%min_age_to_force_merge_seconds%'`)
+  ).map((t) => ({ name: t.name, ageSeconds: Number(/min_age_to_force_merge_seconds = (\d+)/.exec(t.engine_full)?.[1] ?? 0) }));
+  if (forced.length === 0) return { waitedSeconds: 0, merged: true };
+  const limitMs = (Math.max(...forced.map((t) => t.ageSeconds)) + 90) * 1000;
+  const names = forced.map((t) => `'${t.name}'`).join(', ');
+  for (;;) {
+    const [worst] = await rowsOf<{ parts: string | number }>(
+      `SELECT max(parts) AS parts FROM (SELECT count() AS parts FROM system.parts WHERE database = '${o.database}' AND active AND table IN (${names}) GROUP BY table, partition)`,
+    );
+    const waitedSeconds = Math.round((Date.now() - started) / 100) / 10;
+    if (Number(worst?.parts ?? 0) <= 1) return { waitedSeconds, merged: true };
+    if (Date.now() - started > limitMs) return { waitedSeconds, merged: false };
+    o.progress.update(`waiting for the forced merge of ${forced.map((t) => t.name).join(', ')} (${worst?.parts} parts in a partition, ${Math.round(waitedSeconds)} s)`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+/**
  * Waits until the engine has no merge running in the database (twice in a row), up to a limit.
  * The data set is inserted in a burst just before the queries (and the end-to-end ramp overloads
  * the engine just before the half-rate step); timing them while the engine still merges that

@@ -231,7 +231,7 @@ export function formatQueries(suites: QuerySuite[]): string {
     // growth: this size's p95 and rows read over the previous size's (what a 10x bigger table costs)
     const before = new Map((suites[i - 1]?.queries ?? []).map((q) => [q.name, q]));
     const growth = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(1)}x` : '');
-    out.push(`\nQueries at ${s.requestLogs} request logs (${s.repetitions} runs each, after one warm-up${s.generation ? `; generating its ${s.generation.requestLogsAdded} new logs took ${s.generation.seconds} s, merging ${s.merges?.waitedSeconds ?? '?'} s` : ''}): p50 / p95 ms, rows, rows read${i ? `, growth of p95 and rows read over ${suites[i - 1]!.requestLogs}` : ''}`);
+    out.push(`\nQueries at ${s.requestLogs} request logs (${s.repetitions} runs each, after one warm-up${s.generation ? `; generating its ${s.generation.requestLogsAdded} new logs took ${s.generation.seconds} s, merging ${s.merges?.waitedSeconds ?? '?'} s${s.forcedMerge ? `, then ${s.forcedMerge.waitedSeconds} s for the forced merges${s.forcedMerge.merged ? '' : ' (not done)'}` : ''}` : ''}): p50 / p95 ms, rows, rows read${i ? `, growth of p95 and rows read over ${suites[i - 1]!.requestLogs}` : ''}`);
     for (const q of s.queries) {
       const b = before.get(q.name);
       const cells = [q.p50Ms, q.p95Ms, q.rows, q.readRows ?? '', growth(q.p95Ms, b?.p95Ms), growth(q.readRows ?? 0, b?.readRows)];

@@ -14,7 +14,7 @@ import { loadAverageNow, machineInfo } from './machine.js';
 import { parseOptions } from './options.js';
 import { startPipeline } from './pipeline-processes.js';
 import { Progress } from './progress.js';
-import { entityOf, generateQueryData, requestIdOf, waitForMerges } from './query-data.js';
+import { entityOf, generateQueryData, requestIdOf, waitForForcedMerges, waitForMerges } from './query-data.js';
 import { runQuerySuite } from './query-bench.js';
 import { formatDiskUsage, measureDiskUsage } from './disk-usage.js';
 import { formatQueries, formatSummary, summarise, type BenchReport } from './report.js';
@@ -145,6 +145,7 @@ async function main() {
             existing = size;
             // a bigger data set leaves bigger merges behind: up to 10 min at 100M
             const merges = await waitForMerges({ client: engine.client, database, timeoutMs: Math.max(180_000, (size / 1_000_000) * 6_000), progress });
+            const forcedMerge = await waitForForcedMerges({ client: engine.client, database, progress });
             // disk per request log: after the merges settle, as a live system's older data is
             (partial.disk ??= []).push(await measureDiskUsage(engine.client, database));
             const suite = await runQuerySuite({
@@ -156,7 +157,7 @@ async function main() {
               lookups: await entityOf(engine.client, database, requestIdOf(Math.floor(size / 2))),
               progress,
             });
-            partial.queries.push({ ...suite, merges, generation });
+            partial.queries.push({ ...suite, merges, forcedMerge, generation });
             progress.done(`queries at ${size}: slowest dashboard p95 ${suite.slowest.p95Ms} ms (${suite.slowest.name}), alert evaluation p95 ${suite.alertEvaluation.p95Ms} ms`);
           }
         }

@@ -103,6 +103,14 @@ describe('schema', () => {
     for (const t of tables) expect(t.engine_full, t.name).toMatch(/non_replicated_deduplication_window = [1-9]/);
   });
 
+  it('only link_activity_lookup is merged whole after an age (sql/017): Active links reads each part', async () => {
+    const forced = (await mergeTreeTables()).flatMap((t) => {
+      const age = /min_age_to_force_merge_seconds = (\d+)/.exec(t.engine_full)?.[1];
+      return age ? [[t.name, Number(age)] as const] : [];
+    });
+    expect(forced).toEqual([['link_activity_lookup', 120]]);
+  });
+
   it('the raw tables merge wider (merge_selector_base 20), on a new database and on one migrated before 009', async () => {
     const engines = async () => (await mergeTreeTables()).map((t) => [t.name, /merge_selector_base = (\d+)/.exec(t.engine_full)?.[1]] as const);
     const raw = Object.keys(rawTableTime);
