@@ -137,9 +137,10 @@ FROM (SELECT number, ${linkExpr('cityHash64(intDiv(number, 2), 11)')} AS link, 6
 
 /**
  * Waits until every table with `min_age_to_force_merge_seconds` (link_activity_lookup, sql/017) is
- * one part per partition, up to that age plus the engine's idle merge-selecting sleep (60 s) and
- * slack: the state a live system keeps for parts older than that age. Queries timed before it would
- * measure a table of the generator's burst of parts, which a live one never keeps.
+ * one part per partition: the state a live system keeps for parts older than that age. Queries
+ * timed before it would measure the generator's burst of parts, which a live table never keeps.
+ * A merge's part is new too, so the limit runs from the youngest part: that age plus the engine's
+ * idle merge-selecting sleep (60 s) and slack, and 15 minutes in all.
  */
 export async function waitForForcedMerges(o: { client: ClickHouseClient; database: string; progress: Progress }): Promise<{ waitedSeconds: number; merged: boolean }> {
   const started = Date.now();
@@ -148,15 +149,15 @@ export async function waitForForcedMerges(o: { client: ClickHouseClient; databas
     await rowsOf<{ name: string; engine_full: string }>(`SELECT name, engine_full FROM system.tables WHERE database = '${o.database}' AND engine_full LIKE '%min_age_to_force_merge_seconds%'`)
   ).map((t) => ({ name: t.name, ageSeconds: Number(/min_age_to_force_merge_seconds = (\d+)/.exec(t.engine_full)?.[1] ?? 0) }));
   if (forced.length === 0) return { waitedSeconds: 0, merged: true };
-  const limitMs = (Math.max(...forced.map((t) => t.ageSeconds)) + 90) * 1000;
+  const limitSeconds = Math.max(...forced.map((t) => t.ageSeconds)) + 90;
   const names = forced.map((t) => `'${t.name}'`).join(', ');
   for (;;) {
-    const [worst] = await rowsOf<{ parts: string | number }>(
-      `SELECT max(parts) AS parts FROM (SELECT count() AS parts FROM system.parts WHERE database = '${o.database}' AND active AND table IN (${names}) GROUP BY table, partition)`,
+    const [worst] = await rowsOf<{ parts: string | number; youngest: string | number }>(
+      `SELECT max(parts) AS parts, min(youngest) AS youngest FROM (SELECT count() AS parts, min(dateDiff('second', modification_time, now())) AS youngest FROM system.parts WHERE database = '${o.database}' AND active AND table IN (${names}) GROUP BY table, partition)`,
     );
     const waitedSeconds = Math.round((Date.now() - started) / 100) / 10;
     if (Number(worst?.parts ?? 0) <= 1) return { waitedSeconds, merged: true };
-    if (Date.now() - started > limitMs) return { waitedSeconds, merged: false };
+    if (Number(worst?.youngest) > limitSeconds || waitedSeconds > 900) return { waitedSeconds, merged: false };
     o.progress.update(`waiting for the forced merge of ${forced.map((t) => t.name).join(', ')} (${worst?.parts} parts in a partition, ${Math.round(waitedSeconds)} s)`);
     await new Promise((r) => setTimeout(r, 2000));
   }
