@@ -4,7 +4,7 @@ import { sql, timeSeriesSql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.js';
-import { linksFinal } from './shared-sql.js';
+import { afterLastWholeHour, firstWholeHourIn, linksFinal } from './shared-sql.js';
 import { allOf, anyOf, noneSelected, timeFilterMs } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 import { alertHistorySection } from './alerting.js';
@@ -67,20 +67,7 @@ function requestRows(columns: string, ...conditions: string[]): string {
   )`;
 }
 
-/**
- * The whole hours of the range: F is the first hour that starts in it, L the end of the last hour
- * whose minutes all start in it (what $__timeFilter(minute) keeps). Hours are UTC, the rollups' zone.
- */
-/**
- * An hourly table holds whole hours only from the hour after its first one: a database migrated
- * before it (sql/011, sql/014) has no hours from before it (and a part of the hour it was created in); those
- * stay with request_status_1m. Empty (nothing counted yet): never. The parts' min/max answer it
- * (the implicit minmax_count projection): no row is read.
- */
-const firstHourKept = (table: string) => `(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(hour) + 3600) FROM ${table})`;
-const firstWholeHourIn = (table: string) => `greatest(toStartOfHour(toTimeZone($__fromTime + 3599, 'UTC')), ${firstHourKept(table)})`;
 const firstWholeHour = firstWholeHourIn('request_status_1h');
-const afterLastWholeHour = "toStartOfHour(toTimeZone($__toTime - 3540, 'UTC')) + 3600";
 
 /**
  * requestRows for a panel that sums over the whole range (no time axis). While endpoint, method

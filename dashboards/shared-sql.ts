@@ -91,3 +91,16 @@ export const errorBody = `if(status_code >= 400,
 
 /** '2xx', '4xx'...: the split of "requests over time". */
 export const responseClass = `concat(toString(intDiv(status_code, 100)), 'xx')`;
+
+/**
+ * The whole hours of the range, read from an hourly rollup while its minute table gives the edges:
+ * F (firstWholeHourIn) is the first hour that starts in it, L (afterLastWholeHour) the end of the
+ * last hour whose minutes all start in it (what $__timeFilter(minute) keeps). Hours are UTC, the
+ * rollups' zone. An hourly table holds whole hours only from the hour after its first one: a
+ * database migrated before it (sql/011, sql/014) has no hours from before it (and a part of the hour
+ * it was created in); those stay with the minutes. Empty (nothing counted yet): never. The parts'
+ * min/max answer it (the implicit minmax_count projection): no row is read.
+ */
+const firstHourKept = (table: string) => `(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(hour) + 3600) FROM ${table})`;
+export const firstWholeHourIn = (table: string) => `greatest(toStartOfHour(toTimeZone($__fromTime + 3599, 'UTC')), ${firstHourKept(table)})`;
+export const afterLastWholeHour = "toStartOfHour(toTimeZone($__toTime - 3540, 'UTC')) + 3600";

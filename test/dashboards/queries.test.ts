@@ -239,6 +239,27 @@ describe('Insights answers from the rollups', () => {
     expect(num((await panel('insights', 'Active links'))[0]!.active_links)).toBe(linked.size);
   });
 
+  it('the Response code dropdown lists what request_stats_1m holds in any range: whole hours from request_status_1h, the edge minutes from request_status_1m', async () => {
+    const variable = board('insights').templating.list.find((v) => v.name === 'status_code')!;
+    const rawSql = typeof variable.query === 'string' ? variable.query : variable.query!.rawSql;
+    expect(rawSql).toContain('request_status_1h');
+    const reference = 'SELECT DISTINCT status_code FROM request_stats_1m WHERE $__timeFilter(minute) ORDER BY status_code';
+    const codes = async (sql: string, from: number, to: number) =>
+      (await run(expandQuery(sql, { fromMs: from, toMs: to, intervalMs: 60_000, variables: {} }))).map((r) => num(r.status_code));
+    const minutes = [...new Set(fixture.logs.map((l) => Math.floor(num(l.timestamp) / 60_000) * 60_000))].slice(0, 12);
+    const answers = new Set<string>();
+    for (const t of minutes) {
+      // edges off the hour and off the minute, on a request's minute, and ranges of hours
+      for (const [from, to] of [[t - 61 * 60_000 + 17_000, t], [t, t + 75 * 60_000], [t - 5 * 3600_000 - 7 * 60_000, t - 60_000], [t - 3 * 3600_000, t + 3 * 3600_000]] as const) {
+        const want = await codes(reference, from, to);
+        expect(await codes(rawSql, from, to), `${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`).toEqual(want);
+        answers.add(JSON.stringify(want));
+      }
+    }
+    // the ranges tell the codes apart (a query that ignored the range would fail here)
+    expect(answers.size).toBeGreaterThan(2);
+  });
+
   it('most used endpoints and error rate per institution', async () => {
     const endpoints = await panel('insights', 'Most used endpoints');
     expect(endpoints[0]).toMatchObject({ endpoint: '/api/accounts/' });
