@@ -101,7 +101,10 @@ describe('Insights totals from whole hours and edge minutes', () => {
     await ch.command({ query: 'OPTIMIZE TABLE request_endpoints_1h FINAL' });
     const endpoints = expandQuery(panelByTitle(board, 'Most used endpoints').targets![0]!.rawSql, { fromMs: now - 7 * DAY, toMs: now, intervalMs: 5 * MINUTE, variables: boardVariables(board) });
     const statsRows = await read(`SELECT sum(requests) FROM request_stats_1m WHERE minute >= toDateTime(${Math.floor((now - 7 * DAY) / 1000)})`);
-    expect(await read(endpoints)).toBeLessThan(statsRows / 4);
+    // a third, not a quarter: request_stats_1m's edge granules (8,192 rows, a part per month) are
+    // most of what is read here, and a range across a month's end reads them in two parts
+    // (41,986 of 166,458 rows on 6 December at 19:52 UTC)
+    expect(await read(endpoints)).toBeLessThan(statsRows / 3);
   });
 
   it('a database migrated before sql/011 and sql/014: hours they lack, and a partial first hour, come from the minutes', async () => {
