@@ -78,7 +78,7 @@ export interface MigrateOptions {
  */
 const COPY = /^INSERT INTO \w+\.\w+\s*\([^()]*\)\s*(SELECT\s[\s\S]+)$/;
 
-/** The rows a copy statement would insert now, or undefined when the statement is not a copy. */
+/** The SELECT of a copy statement (the rows it would insert now), or undefined for any other statement. */
 function copySelect(statement: string): string | undefined {
   return COPY.exec(statement)?.[1];
 }
@@ -91,20 +91,23 @@ async function rowsToCopy(client: ClickHouseClient, select: string): Promise<num
   return Number(r!.n);
 }
 
+/** Why a migration's copy did not run, with the statement an operator runs instead (per shard on a cluster). */
+export function copyRefused(migration: string, pending: number, statement: string, opts: Pick<MigrateOptions, 'database' | 'cluster'>): MigrationRefused {
+  const where = opts.cluster
+    ? `on one replica of each shard (the shard's local tables), run once:\n${shardLocalStatement(statement, opts.database)};\n`
+    : `run once:\n${statement};\n`;
+  return new MigrationRefused(
+    `migration ${migration}: ${pending} rows (links × months) of existing history to copy, which is exact only while nothing inserts. ` +
+      `Stop every worker (ingest may keep queueing), ${where}then start the workers: the migration goes on by itself. ` +
+      '(With workers writing, a block in flight can show here too; it clears by itself, and workers retry migrating.)',
+  );
+}
+
 /** Runs a copy statement where it is safe, refuses where it is not and it would add rows. */
 async function runCopy(client: ClickHouseClient, migration: string, statement: string, select: string, opts: MigrateOptions): Promise<void> {
   const pending = await rowsToCopy(client, select);
   if (pending === 0) return;
-  if (!opts.exclusive || opts.cluster) {
-    const where = opts.cluster
-      ? `on one replica of each shard (the shard's local tables), run once:\n${shardLocalStatement(statement, opts.database)};\n`
-      : `run once:\n${statement};\n`;
-    throw new MigrationRefused(
-      `migration ${migration}: ${pending} rows of existing history to copy, which is exact only while nothing inserts. ` +
-        `Stop every worker (ingest may keep queueing), ${where}then start the workers: the migration goes on by itself. ` +
-        '(With workers writing, a block in flight can show here too; it clears by itself, and workers retry migrating.)',
-    );
-  }
+  if (!opts.exclusive || opts.cluster) throw copyRefused(migration, pending, statement, opts);
   // The statement says it too; the embedded connection keeps an earlier insert's token on its session.
   await client.command({ query: statement, clickhouse_settings: undeduplicatedInsert });
   const left = await rowsToCopy(client, select);

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
-import { loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
+import { copyRefused, loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
 import { ClusterRenderError, clusterMigrationsTable, localTableName, renderStatementForCluster, shardingKeys, shardLocalStatement } from '../clickhouse/cluster.js';
 import { rollups } from '../clickhouse/tables.js';
 import { kindNames, recordKinds } from '../schema/records.js';
@@ -144,6 +144,10 @@ describe('cluster rendering', () => {
     expect(perShard).toContain(`FROM ${DB}.link_activity_monthly_local`);
     expect(perShard).toContain(`FROM ${DB}.link_activity_lookup_local`);
     expect(perShard.match(new RegExp(`${DB}\\.\\w+`, 'g'))!.every((t) => t.endsWith('_local'))).toBe(true);
+    // what migrate refuses with on a cluster when the copy would add rows: that statement, per shard
+    const refusal = copyRefused('018_link_activity_single_table.sql', 12, copies[0]!, { database: DB, cluster: CLUSTER });
+    expect(refusal.message).toContain(`on one replica of each shard (the shard's local tables), run once:\n${perShard};\n`);
+    expect(refusal.message).not.toContain(`INSERT INTO ${DB}.link_activity_lookup `);
   });
 
   it('points every materialized view from a local source to a local target', () => {

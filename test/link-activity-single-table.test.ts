@@ -163,7 +163,7 @@ describe('migration 018: link_activity_lookup the one table', () => {
     expect(message).toContain('Stop every worker');
     // what it counts: one row per link and month the lookup lacks or holds less of
     const missing = await count(`SELECT count() AS n FROM (SELECT DISTINCT toStartOfMonth(timestamp), link_id FROM ${db}.request_logs WHERE timestamp < fromUnixTimestamp64Milli(toInt64(${now - 60 * MINUTE})))`);
-    expect(message).toContain(`${missing} rows of existing history`);
+    expect(message).toContain(`${missing} rows (links × months) of existing history`);
     expect(await applied(db)).not.toContain(MIGRATION);
     expect(await engineOf(db, 'link_activity_monthly')).toBe('AggregatingMergeTree');
     expect(await engineOf(db, 'link_activity_monthly_mv')).toBe('MaterializedView');
