@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -184,5 +184,23 @@ describe('migration 018: link_activity_lookup the one table', () => {
     await ch.command({ query: statement! });
     expect(await migrate(ch, { database: db })).toEqual([MIGRATION]);
     await expectOneTableWithAllHistory(db, oldColumns);
+  });
+
+  it("docs/schema.md's statement for a database from before the lookup: adds what link_activity holds beyond it, and nothing a second time", async () => {
+    const db = 'no_backfill'; // migrated to 018 above, every call in the lookup
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'schema.md'), 'utf8');
+    const section = /### `link_activity_lookup`[\s\S]*?(?=\n### )/.exec(doc)![0];
+    const statement = /```sql\n([\s\S]+?);\n```/.exec(section)![1]!.replaceAll('observability.', `${db}.`);
+    const rowsBefore = await count(`SELECT count() AS n FROM ${db}.link_activity_lookup`);
+    await ch.command({ query: statement });
+    expect(await count(`SELECT count() AS n FROM ${db}.link_activity_lookup`)).toBe(rowsBefore);
+    // the months of links 0-4 lost, as a database whose lookup never had them
+    await ch.command({ query: `ALTER TABLE ${db}.link_activity_lookup DELETE WHERE link_id IN ('link-0', 'link-1', 'link-2', 'link-3', 'link-4')`, clickhouse_settings: { mutations_sync: '1' } });
+    expect(await rollup(db, 'link_activity_lookup')).not.toEqual(await raw(db));
+    await ch.command({ query: statement });
+    expect(await rollup(db, 'link_activity_lookup', byMonth)).toEqual(await raw(db, rawByMonth));
+    const rowsAfter = await count(`SELECT count() AS n FROM ${db}.link_activity_lookup`);
+    await ch.command({ query: statement });
+    expect(await count(`SELECT count() AS n FROM ${db}.link_activity_lookup`)).toBe(rowsAfter);
   });
 });
