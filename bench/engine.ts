@@ -23,7 +23,7 @@ export function openEngine(dataDir: string, overrides: Record<string, string> = 
     connection: engine.connection,
     settings: engine.settings,
     migrate: async (database) => {
-      await migrate(engine.client, { database, rawTtlDays: 90, log: () => {} });
+      await migrate(engine.client, { database, rawTtlDays: 90, exclusive: true, log: () => {} });
     },
     close: engine.close,
   };

@@ -77,7 +77,7 @@ GROUP BY day, link_id`,
     if (!existsSync(join(dir, 'now-ms'))) throw new Error(`no data in ${dir}: run --build first`);
     const nowMs = Number(readFileSync(join(dir, 'now-ms'), 'utf8'));
     const parts = await rows<Record<string, string>>(
-      `SELECT table, partition, count() AS parts, sum(rows) AS rows FROM system.parts WHERE database = '${db}' AND active AND table IN ('links_latest', 'link_activity', 'link_activity_monthly') GROUP BY table, partition ORDER BY table, partition`,
+      `SELECT table, partition, count() AS parts, sum(rows) AS rows FROM system.parts WHERE database = '${db}' AND active AND table IN ('links_latest', 'link_activity', 'link_activity_lookup') GROUP BY table, partition ORDER BY table, partition`,
     );
     process.stdout.write(`${parts.map((p) => JSON.stringify(p)).join('\n')}\n`);
 

@@ -43,6 +43,10 @@ interface TableDdl {
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\(([\s\S]*)\)\s*ENGINE\s*=\s*(\w+)(?:\(([^()]*)\))?([\s\S]*)$/;
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS\s([\s\S]+)$/;
 const CREATE_VIEW = /^CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS\s([\s\S]+)$/;
+const REPLACE_VIEW = /^CREATE OR REPLACE VIEW (\w+)\.(\w+) AS\s([\s\S]+)$/;
+const DROP_VIEW = /^DROP VIEW IF EXISTS (\w+)\.(\w+)$/;
+/** A migration's copy of existing rows (clickhouse/migrate.ts): never run on a cluster, only checked. */
+const COPY = /^INSERT INTO \w+\.\w+\s*\([^()]*\)\s*SELECT\s/;
 const MODIFY_SETTING = /^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING ([\s\S]+)$/;
 /** Indexes, projections and column codecs are part of each part's files, so they too belong to the local tables. */
 const PART_STRUCTURE = /^ALTER TABLE (\w+)\.(\w+) ((?:ADD|DROP|MATERIALIZE) (?:INDEX|PROJECTION) [\s\S]+|MODIFY COLUMN \w+ CODEC\([\s\S]+)$/;
@@ -130,6 +134,25 @@ export function renderStatementForCluster(
     const [, db, name, select] = view;
     return [`CREATE VIEW IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} AS\n${select}`];
   }
+  const replaced = REPLACE_VIEW.exec(statement);
+  if (replaced) {
+    const [, db, name, select] = replaced;
+    const view = `CREATE OR REPLACE VIEW ${db}.${name} ON CLUSTER ${cluster} AS\n${select}`;
+    if (!ctx.localTables.has(name!)) return [view];
+    // A table becomes a view: the view takes the Distributed table's name, and the data under it,
+    // the local table on every host, goes too. Later statements no longer re-point it.
+    ctx.localTables.delete(name!);
+    return [view, `DROP TABLE IF EXISTS ${db}.${localTableName(name!)} ON CLUSTER ${cluster}`];
+  }
+  const dropped = DROP_VIEW.exec(statement);
+  if (dropped) {
+    // Materialized views exist on every host (they fire where the local source is written).
+    const [, db, name] = dropped;
+    return [`DROP VIEW IF EXISTS ${db}.${name} ON CLUSTER ${cluster}`];
+  }
+  // migrate only checks on a cluster whether it would copy anything, through the Distributed
+  // tables like any query; it refuses rather than run it (shardLocalStatement says what to run).
+  if (COPY.test(statement)) return [statement];
   const setting = MODIFY_SETTING.exec(statement);
   if (setting) {
     // Merge settings belong to the tables that hold parts: the local ones, on every host.
@@ -144,6 +167,14 @@ export function renderStatementForCluster(
     return [`ALTER TABLE ${db}.${localTableName(table!)} ON CLUSTER ${cluster} ${change}`];
   }
   throw new ClusterRenderError(`no cluster rendering for: ${statement.slice(0, 80)}`);
+}
+
+/**
+ * A copy statement as an operator runs it on one replica of each shard: every table of the
+ * database re-pointed at its local table (a copy reads and writes only the migrations' tables).
+ */
+export function shardLocalStatement(statement: string, database: string): string {
+  return statement.replace(new RegExp(`\\b${database}\\.(\\w+)\\b`, 'g'), (_, name: string) => `${database}.${localTableName(name)}`);
 }
 
 /** The targets of every materialized view in the migrations (written by views, read only). */

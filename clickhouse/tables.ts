@@ -75,7 +75,7 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'minute', expr: 'toStartOfMinute(timestamp)' },
   },
   {
-    // Its touched buckets are rebuilt from the request_errors_1m just rebuilt (as link_activity_monthly).
+    // Its touched buckets are rebuilt from the request_errors_1m just rebuilt (as link_activity_lookup).
     view: 'request_errors_5m_mv',
     target: 'request_errors_5m',
     source: 'request_logs',
@@ -89,16 +89,9 @@ export const rollups: Rollup[] = [
     rebuild: { kind: 'buckets', column: 'day', expr: 'toDate(timestamp)' },
   },
   {
-    // Its touched months are rebuilt from the link_activity just rebuilt, which also undoes what
-    // that rebuild fed it through the view.
-    view: 'link_activity_monthly_mv',
-    target: 'link_activity_monthly',
-    source: 'request_logs',
-    from: 'link_activity',
-    rebuild: { kind: 'buckets', column: 'month', expr: 'toStartOfMonth(timestamp)' },
-  },
-  {
-    // link_activity_monthly's totals in finer granules (sql/016): rebuilt the same way.
+    // Per link and month (sql/016; link_activity_monthly is a view over it since sql/018): its
+    // touched months are rebuilt from the link_activity just rebuilt, which also undoes what that
+    // rebuild fed it through the view.
     view: 'link_activity_lookup_mv',
     target: 'link_activity_lookup',
     source: 'request_logs',

@@ -10,6 +10,8 @@ try {
     database: config.CLICKHOUSE_DATABASE,
     rawTtlDays: config.RAW_TTL_DAYS,
     cluster: config.CLICKHOUSE_CLUSTER,
+    // Only with the data directory opened here does nothing else insert (a running worker is reached via its endpoint).
+    exclusive: via === 'data-directory',
     log: (l) => console.log(l),
   });
   console.log(ran.length ? `applied ${ran.length} migration(s) via ${via}` : `schema up to date (${via})`);

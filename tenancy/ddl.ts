@@ -13,18 +13,26 @@ const template = (file: string) => readFileSync(join(sqlDir, 'tenant', file), 'u
 
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS \w+\.(\w+)\s*\(([\s\S]*)\)\s*ENGINE\b/;
 const ADD_CUSTOMER = /^ALTER TABLE \w+\.(\w+)\s+ADD COLUMN (?:IF NOT EXISTS )?customer_id\b/;
+/** A plain view (a table may become one: sql/018), and its select list. */
+const CREATE_VIEW = /^CREATE (?:OR REPLACE )?VIEW (?:IF NOT EXISTS )?\w+\.(\w+) AS\s+SELECT\s([\s\S]*?)\sFROM\s/;
 
 /**
- * Every table of the migrations that has a customer_id column, in migration order: each gets a
- * view in every tenant database. Read from the migrations themselves, so a table added later is
- * covered without a list to update (test/tenancy checks this against the migrated engine).
+ * Every table and plain view of the migrations that has a customer_id column, in migration order:
+ * each gets a view in every tenant database. Read from the migrations themselves, so a table added
+ * later is covered without a list to update (test/tenancy checks this against the migrated engine).
+ * A name replaced by a view keeps its tenant view while the view still shows customer_id.
  */
 export function tenantTables(database = 'observability'): string[] {
   const tables: string[] = [];
   for (const m of loadMigrations(database)) {
     for (const s of m.statements) {
       const created = CREATE_TABLE.exec(s);
-      const name = created && /^\s*customer_id\s/m.test(created[2]!) ? created[1]! : ADD_CUSTOMER.exec(s)?.[1];
+      const view = CREATE_VIEW.exec(s);
+      if (view && !/\bcustomer_id\b/.test(view[2]!)) {
+        if (tables.includes(view[1]!)) tables.splice(tables.indexOf(view[1]!), 1);
+        continue;
+      }
+      const name = created && /^\s*customer_id\s/m.test(created[2]!) ? created[1]! : (view?.[1] ?? ADD_CUSTOMER.exec(s)?.[1]);
       if (name && !tables.includes(name)) tables.push(name);
     }
   }

@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
-import { loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
-import { ClusterRenderError, clusterMigrationsTable, localTableName, renderStatementForCluster, shardingKeys } from '../clickhouse/cluster.js';
+import { copyRefused, loadMigrations, renderSql, splitStatements, sqlDir } from '../clickhouse/migrate.js';
+import { ClusterRenderError, clusterMigrationsTable, localTableName, renderStatementForCluster, shardingKeys, shardLocalStatement } from '../clickhouse/cluster.js';
 import { rollups } from '../clickhouse/tables.js';
 import { kindNames, recordKinds } from '../schema/records.js';
 import { loadConfig } from '../config/env.js';
@@ -26,6 +26,16 @@ const all = (ms: typeof plain) => ms.flatMap((m) => m.statements);
 const mergeTreeTables = all(plain)
   .map((s) => /^CREATE TABLE IF NOT EXISTS \w+\.(\w+)[\s\S]*ENGINE\s*=\s*\w*MergeTree/.exec(s)?.[1])
   .filter((t): t is string => t !== undefined);
+/** Tables a later migration turned into a plain view (sql/018: link_activity_monthly). */
+const replacedTables = all(plain)
+  .map((s) => /^CREATE OR REPLACE VIEW \w+\.(\w+) AS\s/.exec(s)?.[1])
+  .filter((t): t is string => t !== undefined && mergeTreeTables.includes(t));
+/** Materialized views the migrations create and, later, drop (sql/018: link_activity_monthly_mv). */
+const droppedViews = all(plain)
+  .map((s) => /^DROP VIEW IF EXISTS \w+\.(\w+)$/.exec(s)?.[1])
+  .filter((v): v is string => v !== undefined);
+/** A migration's copy of existing rows: migrate only checks it on a cluster (clickhouse/migrate.ts). */
+const isCopy = (s: string) => s.startsWith('INSERT INTO ');
 
 beforeAll(() => {
   ch = createClickHouse(loadConfig({ CLICKHOUSE_DATA_DIR: join(dir, 'ch') }));
@@ -50,11 +60,12 @@ describe('cluster rendering', () => {
 
   it('every rendered statement parses on the embedded engine, ON CLUSTER kept', async () => {
     const statements = [`CREATE DATABASE IF NOT EXISTS ${DB} ON CLUSTER ${CLUSTER}`, clusterMigrationsTable(DB, CLUSTER), ...all(clustered)];
-    for (const statement of statements) {
+    for (const statement of statements.filter((s) => !isCopy(s))) {
       const [r] = await rows<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: statement });
       expect(r!.f, statement.slice(0, 80)).toContain(`ON CLUSTER ${CLUSTER}`);
     }
-    expect(statements.length).toBe(2 + 2 * mergeTreeTables.length + all(plain).length - mergeTreeTables.length);
+    // a table turned into a view also drops its local table
+    expect(statements.length).toBe(2 + 2 * mergeTreeTables.length + all(plain).length - mergeTreeTables.length + replacedTables.length);
   });
 
   it('turns every MergeTree table into a Replicated local table and a Distributed table over it', () => {
@@ -76,7 +87,8 @@ describe('cluster rendering', () => {
       const args = /ENGINE = Distributed\('(\w+)', '(\w+)', '(\w+)'(?:, (.+))?\)$/.exec(dist!);
       expect(args?.slice(1, 4)).toEqual([CLUSTER, DB, localTableName(t)]);
       const key = args![4];
-      const isRollupTarget = rollups.some((r) => r.target === t);
+      // link_activity_monthly was one until sql/018 made it a view
+      const isRollupTarget = rollups.some((r) => r.target === t) || replacedTables.includes(t);
       if (isRollupTarget) expect(key, `${t} is written by its view on each shard, never through Distributed`).toBeUndefined();
       else {
         expect(key, `${t} needs a sharding key for inserts`).toBeDefined();
@@ -102,9 +114,46 @@ describe('cluster rendering', () => {
     }
   });
 
+  it('turns a table into a view on every host (sql/018): its view dropped, the Distributed name replaced, the local table dropped', async () => {
+    expect(replacedTables).toEqual(['link_activity_monthly']);
+    const out = all(clustered);
+    const at = (s: string) => out.indexOf(s);
+    const dropView = `DROP VIEW IF EXISTS ${DB}.link_activity_monthly_mv ON CLUSTER ${CLUSTER}`;
+    const view = out.find((s) => s.startsWith(`CREATE OR REPLACE VIEW ${DB}.link_activity_monthly ON CLUSTER ${CLUSTER} AS\n`))!;
+    const dropLocal = `DROP TABLE IF EXISTS ${DB}.${localTableName('link_activity_monthly')} ON CLUSTER ${CLUSTER}`;
+    // the view stops writing into the table before the table goes; the view reads the Distributed lookup
+    expect(at(dropView)).toBeGreaterThan(-1);
+    expect(at(dropView)).toBeLessThan(at(view));
+    expect(at(view)).toBeLessThan(at(dropLocal));
+    expect(view).toContain(`FROM ${DB}.link_activity_lookup`);
+    expect(view).not.toContain('_local');
+    for (const s of [dropView, view, dropLocal]) expect((await rows<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: s }))[0]!.f).toContain(`ON CLUSTER ${CLUSTER}`);
+    // nothing after it re-points the old name at a local table that is gone
+    expect(out.slice(at(dropLocal) + 1).join('\n')).not.toContain(localTableName('link_activity_monthly'));
+    // A view replacing something that never was a table is just the view, ON CLUSTER.
+    const ctx = { localTables: new Set<string>(), rollupTargets: new Set<string>() };
+    expect(renderStatementForCluster(`CREATE OR REPLACE VIEW ${DB}.v AS\nSELECT 1`, CLUSTER, ctx)).toEqual([`CREATE OR REPLACE VIEW ${DB}.v ON CLUSTER ${CLUSTER} AS\nSELECT 1`]);
+  });
+
+  it("keeps a migration's copy as written (checked through the Distributed tables, never run) and names it per shard on the local tables", () => {
+    const copies = all(clustered).filter(isCopy);
+    expect(copies).toEqual(all(plain).filter(isCopy));
+    expect(copies).toHaveLength(1);
+    const perShard = shardLocalStatement(copies[0]!, DB);
+    expect(perShard).toMatch(new RegExp(`^INSERT INTO ${DB}\\.link_activity_lookup_local \\(`));
+    expect(perShard).toContain(`FROM ${DB}.link_activity_monthly_local`);
+    expect(perShard).toContain(`FROM ${DB}.link_activity_lookup_local`);
+    expect(perShard.match(new RegExp(`${DB}\\.\\w+`, 'g'))!.every((t) => t.endsWith('_local'))).toBe(true);
+    // what migrate refuses with on a cluster when the copy would add rows: that statement, per shard
+    const refusal = copyRefused('018_link_activity_single_table.sql', 12, copies[0]!, { database: DB, cluster: CLUSTER });
+    expect(refusal.message).toContain(`on one replica of each shard (the shard's local tables), run once:\n${perShard};\n`);
+    expect(refusal.message).not.toContain(`INSERT INTO ${DB}.link_activity_lookup `);
+  });
+
   it('points every materialized view from a local source to a local target', () => {
     const views = all(clustered).filter((s) => s.startsWith('CREATE MATERIALIZED VIEW'));
-    expect(views.length).toBe(rollups.length);
+    expect(droppedViews).toEqual(['link_activity_monthly_mv']);
+    expect(views.length).toBe(rollups.length + droppedViews.length);
     for (const r of rollups) {
       const v = views.find((s) => s.includes(`${DB}.${r.view} ON CLUSTER ${CLUSTER} `))!;
       expect(v, r.view).toContain(`TO ${DB}.${localTableName(r.target)} AS`);
@@ -125,7 +174,8 @@ describe('rollups over two shards', () => {
   const shardSql = (db: string) =>
     loadMigrations(db, sqlDir, CLUSTER)
       .flatMap((m) => m.statements)
-      .filter((s) => !/ENGINE = Distributed\(/.test(s))
+      // Distributed tables, and the plain views and copies that read them, exist above the shards
+      .filter((s) => !/ENGINE = Distributed\(/.test(s) && !/^CREATE OR REPLACE VIEW /.test(s) && !isCopy(s))
       .map((s) =>
         s
           .replace(` ON CLUSTER ${CLUSTER}`, '')
@@ -201,9 +251,11 @@ describe('rollups over two shards', () => {
     const monthly = (from: string) =>
       rows(`SELECT month, link_id, sum(requests) AS n, sum(errors) AS e, max(last_request_at) AS last
             FROM ${from} GROUP BY month, link_id ORDER BY month, link_id`);
-    const singleMonthly = await monthly('single.link_activity_monthly');
+    const singleMonthly = await monthly('single.link_activity_lookup');
     expect(singleMonthly.length).toBeGreaterThan(10);
-    expect(await monthly(union('link_activity_monthly'))).toEqual(singleMonthly);
+    expect(await monthly(union('link_activity_lookup'))).toEqual(singleMonthly);
+    // link_activity_monthly, the view over it, answers the same
+    expect(await monthly('single.link_activity_monthly')).toEqual(singleMonthly);
   });
 
   it("links' latest state read with argMax is the single-node answer", async () => {

@@ -18,7 +18,7 @@ import { repairInterruptedFlushes } from '../workers/crash-repair.js';
 /**
  * Crash repair, deterministically: a flush left open with its insert half-applied (the faults test
  * kills a real worker at random moments; this one builds the states a kill can leave). Every rollup
- * over request logs must come out equal to the raw rows, link_activity_monthly included: its view
+ * over request logs must come out equal to the raw rows, link_activity_lookup included: its view
  * reads link_activity, so repair rebuilds it from the link_activity it has just rebuilt.
  */
 const dir = mkdtempSync(join(tmpdir(), 'obs-repair-'));
@@ -78,10 +78,6 @@ async function rollupsAgainstRaw() {
     rows(`SELECT ${bucket} AS b, link_id, toString(${n}) AS n, toString(${e}) AS e FROM ${db}.${from} GROUP BY b, link_id ORDER BY b, link_id`);
   return {
     activity: [await byLink('link_activity', 'sum(requests)', 'sum(errors)', 'day'), await byLink('request_logs', 'count()', 'countIf(status_code >= 400)', 'toDate(timestamp)')],
-    monthly: [
-      await byLink('link_activity_monthly', 'sum(requests)', 'sum(errors)', 'month'),
-      await byLink('request_logs', 'count()', 'countIf(status_code >= 400)', 'toStartOfMonth(timestamp)'),
-    ],
     lookup: [
       await byLink('link_activity_lookup', 'sum(requests)', 'sum(errors)', 'month'),
       await byLink('request_logs', 'count()', 'countIf(status_code >= 400)', 'toStartOfMonth(timestamp)'),
@@ -120,7 +116,7 @@ function repair(manifests: FlushManifests, jobs: BatchJobV1[]) {
 const job = (tag: string, n: number): BatchJobV1 => ({ v: 1, kind: 'logs', batch_id: `${tag}-batch`, received_at: Date.now(), rows: logs(tag, n) });
 
 describe('crash repair', () => {
-  it('rebuilds every log rollup, link_activity_monthly after link_activity, when the raw part landed half', async () => {
+  it('rebuilds every log rollup, link_activity_lookup after link_activity, when the raw part landed half', async () => {
     await insertLogs(logs('before', 300), 'before-batch'); // written by an earlier flush, untouched
     const crashed = [job('a', 120), job('b', 80)];
     // The engine died mid-insert: half of the flush's rows (and what the views made of them) landed.
@@ -130,10 +126,9 @@ describe('crash repair', () => {
     const report = await repair(manifests, crashed);
     expect(report.flushes).toBe(1);
     expect(report.rowsReinserted).toBe(200);
-    const { activity, monthly, lookup, errors, errors5m } = await rollupsAgainstRaw();
-    expect(monthly[1]!.length).toBeGreaterThan(7); // 7 links over two months
+    const { activity, lookup, errors, errors5m } = await rollupsAgainstRaw();
+    expect(lookup[1]!.length).toBeGreaterThan(7); // 7 links over two months
     expect(activity[0]).toEqual(activity[1]);
-    expect(monthly[0]).toEqual(monthly[1]);
     expect(lookup[0]).toEqual(lookup[1]);
     expect(errors[0]).toEqual(errors[1]);
     expect(errors5m[1]!.length).toBeGreaterThan(7);
@@ -147,10 +142,6 @@ describe('crash repair', () => {
     await insertLogs(crashed[0]!.rows, crashed[0]!.batch_id);
     // a rollup part of the same insert committed a second time (no raw row behind it)
     await ch.command({
-      query: `INSERT INTO ${db}.link_activity_monthly SELECT * FROM ${db}.link_activity_monthly WHERE month = toDate('2026-11-01')`,
-      clickhouse_settings: undeduplicatedInsert,
-    });
-    await ch.command({
       query: `INSERT INTO ${db}.link_activity_lookup SELECT * FROM ${db}.link_activity_lookup WHERE month = toDate('2026-11-01')`,
       clickhouse_settings: undeduplicatedInsert,
     });
@@ -162,9 +153,8 @@ describe('crash repair', () => {
 
     const report = await repair(manifests, crashed);
     expect(report.rowsReinserted).toBe(0);
-    const { activity, monthly, lookup, errors, errors5m } = await rollupsAgainstRaw();
+    const { activity, lookup, errors, errors5m } = await rollupsAgainstRaw();
     expect(activity[0]).toEqual(activity[1]);
-    expect(monthly[0]).toEqual(monthly[1]);
     expect(lookup[0]).toEqual(lookup[1]);
     expect(errors[0]).toEqual(errors[1]);
     expect(errors5m[0]).toEqual(errors5m[1]);

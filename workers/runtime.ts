@@ -2,7 +2,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
-import { migrate } from '../clickhouse/migrate.js';
+import { migrate, MigrationRefused } from '../clickhouse/migrate.js';
 import { QUEUE_NAME, workerRedis, type BatchJob } from '../queue/jobs.js';
 import { redisKeys } from '../queue/redis-keys.js';
 import { readJobRows } from '../queue/job-rows.js';
@@ -36,12 +36,15 @@ async function migrateWhenReachable(client: ClickHouseClient, config: Config, lo
         database: config.CLICKHOUSE_DATABASE,
         rawTtlDays: config.RAW_TTL_DAYS,
         cluster: config.CLICKHOUSE_CLUSTER,
+        // The embedded engine's directory is this process's alone, and no job runs before this returns.
+        exclusive: clickhouseMode(config) === 'embedded',
         log: (l) => logger.info(l),
       });
       return;
     } catch (err) {
       if (signal.aborted) throw err;
-      logger.warn({ attempt, err: (err as Error).message }, 'migrations failed; ClickHouse unreachable? retrying');
+      if (err instanceof MigrationRefused) logger.error({ attempt, err: err.message }, 'a migration needs an operator; retrying');
+      else logger.warn({ attempt, err: (err as Error).message }, 'migrations failed; ClickHouse unreachable? retrying');
       await sleep(Math.min(500 * attempt, 5000));
     }
   }

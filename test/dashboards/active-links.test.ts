@@ -7,7 +7,7 @@ import { expandQuery } from './grafana-expander.js';
 import { openMigratedEngine, type MigratedEngine } from '../helpers/migrated-engine.js';
 
 /**
- * Insights' "Active links" counts the links with a month row of link_activity_monthly whose last
+ * Insights' "Active links" counts the links with a month row of link_activity_lookup whose last
  * request is in the range (no GROUP BY per link). Its answer must be the one of the per-link query
  * it replaced (each link's newest request, then the range) when the range ends now, as the
  * dashboard opens: on unmerged rows, links active in several months and days, links whose last
@@ -120,8 +120,8 @@ describe('Active links', () => {
   it('reads no month before the range\'s (partition pruning on month)', async () => {
     const sql = panelSql(now - DAY, now + 1000);
     const rows = (await (await ch.query({ query: `EXPLAIN ESTIMATE ${sql}`, format: 'JSONEachRow' })).json<{ parts: string; rows: string }>())[0]!;
-    const monthsRows = await count(`SELECT count() AS n FROM link_activity_monthly WHERE month >= toStartOfMonth(toDate(${ms(now - DAY)}, 'UTC'))`);
+    const monthsRows = await count(`SELECT count() AS n FROM link_activity_lookup WHERE month >= toStartOfMonth(toDate(${ms(now - DAY)}, 'UTC'))`);
     expect(Number(rows.rows)).toBeLessThanOrEqual(monthsRows);
-    expect(Number(rows.rows)).toBeLessThan(await count('SELECT count() AS n FROM link_activity_monthly'));
+    expect(Number(rows.rows)).toBeLessThan(await count('SELECT count() AS n FROM link_activity_lookup'));
   });
 });

@@ -15,7 +15,7 @@ import { insertLinkStates, type LinkState } from '../helpers/link-states.js';
  * `links`, its activity from `request_logs`, filtered, ordered, the first 1,000 kept. 24,000 links (more states than the newest-links window), a
  * third with a later state still unmerged beside the first in links_latest (a state filter must
  * keep a link by its newest state only), tied creation times, request logs over two months (so
- * link_activity_monthly sums across months).
+ * link_activity_lookup sums across months).
  */
 const dir = mkdtempSync(join(tmpdir(), 'obs-links-table-'));
 const db = 'observability';

@@ -47,7 +47,7 @@ const plain = `
     FROM links_latest GROUP BY link_id
   ) AS l
   LEFT JOIN (
-    SELECT link_id, max(last_request_at) AS last, sum(requests) AS n, sum(errors) AS e FROM link_activity_monthly GROUP BY link_id
+    SELECT link_id, max(last_request_at) AS last, sum(requests) AS n, sum(errors) AS e FROM link_activity GROUP BY link_id
   ) AS a ON a.link_id = l.link_id
   ORDER BY created_at DESC, link_id
   LIMIT 1000`;

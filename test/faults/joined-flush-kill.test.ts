@@ -130,7 +130,7 @@ describe('worker killed while a joined flush is being inserted, under CPU and di
       request_stats_1m: await one(`SELECT sum(requests) FROM ${db}.request_stats_1m`),
       request_status_1m: await one(`SELECT sum(requests) FROM ${db}.request_status_1m`),
       link_activity: await one(`SELECT sum(requests) FROM ${db}.link_activity`),
-      link_activity_monthly: await one(`SELECT sum(requests) FROM ${db}.link_activity_monthly`),
+      link_activity_lookup: await one(`SELECT sum(requests) FROM ${db}.link_activity_lookup`),
     };
     await ch.close();
 
@@ -145,7 +145,7 @@ describe('worker killed while a joined flush is being inserted, under CPU and di
       request_stats_1m: ledger.records,
       request_status_1m: ledger.records,
       link_activity: ledger.records,
-      link_activity_monthly: ledger.records,
+      link_activity_lookup: ledger.records,
     });
     expect(leftOpen).toBe(0);
     // the path under test was hit: at least one kill interrupted a joined flush's insert

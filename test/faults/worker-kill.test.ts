@@ -137,7 +137,7 @@ describe('worker killed with SIGKILL mid-stream', () => {
       `SELECT sum(requests), sumIf(requests, status_code >= 500) FROM ${db}.request_status_1m`,
     );
     const [linkActivity] = await one(`SELECT sum(requests) FROM ${db}.link_activity`);
-    const [linkMonthly] = await one(`SELECT sum(requests) FROM ${db}.link_activity_monthly`);
+    const [linkLookup] = await one(`SELECT sum(requests) FROM ${db}.link_activity_lookup`);
     const [rawAttempts, distinctAttempts] = await one(`SELECT count(), uniqExact(webhook_id) FROM ${db}.webhook_attempts`);
     const [rollupAttempts, rollupDelivered] = await one(
       `SELECT sum(attempts), sumIf(attempts, outcome = 'delivered') FROM ${db}.webhook_stats_1m`,
@@ -148,12 +148,12 @@ describe('worker killed with SIGKILL mid-stream', () => {
     await ch.close();
 
     console.log(
-      `fault: ${kills} SIGKILLs (${midFlushKills} left a flush open); request logs accepted ${accepted.logs}, raw ${rawLogs}, rollup ${rollupLogs}, request_status_1m ${statusLogs}, link_activity ${linkActivity}, link_activity_monthly ${linkMonthly}; ` +
+      `fault: ${kills} SIGKILLs (${midFlushKills} left a flush open); request logs accepted ${accepted.logs}, raw ${rawLogs}, rollup ${rollupLogs}, request_status_1m ${statusLogs}, link_activity ${linkActivity}, link_activity_lookup ${linkLookup}; ` +
         `webhook attempts accepted ${accepted.attempts}, raw ${rawAttempts}, rollup ${rollupAttempts}`,
     );
     expect(kills).toBe(KILLS);
     expect(accepted.logs).toBeGreaterThan(0);
-    expect([rawLogs, distinctLogs, rollupLogs, statusLogs, linkActivity, linkMonthly]).toEqual(Array(6).fill(accepted.logs));
+    expect([rawLogs, distinctLogs, rollupLogs, statusLogs, linkActivity, linkLookup]).toEqual(Array(6).fill(accepted.logs));
     expect([rawErrors, rollupErrors, statusErrors]).toEqual([accepted.errors, accepted.errors, accepted.errors]);
     expect([rawAttempts, distinctAttempts, rollupAttempts]).toEqual([accepted.attempts, accepted.attempts, accepted.attempts]);
     expect(rollupDelivered).toBe(accepted.delivered);

@@ -55,8 +55,8 @@ if (request.mode === 'operator') {
     for (const [table, values] of Object.entries(rows)) await client.insert({ table: `${DB}.${table}`, values, format: 'JSONEachRow' });
   }
   for (const c of [A, B]) await runStatements(client, tenantViewsDdl({ database: DB, customerId: c.id, definer: DEFINER }));
-  // What the operator sees: every table holds B's marker (so a leak would show), per table.
-  const tables = ask(`SELECT name FROM system.tables WHERE database = '${DB}' AND engine LIKE '%MergeTree' FORMAT JSONEachRow`);
+  // What the operator sees: every table, and plain view (sql/018), holds B's marker (so a leak would show).
+  const tables = ask(`SELECT name FROM system.tables WHERE database = '${DB}' AND (engine LIKE '%MergeTree' OR engine = 'View') FORMAT JSONEachRow`);
   const seen: Record<string, { rows: number; hasB: boolean; hasA: boolean }> = {};
   for (const line of tables.text.trim().split('\n')) {
     const { name } = JSON.parse(line) as { name: string };
