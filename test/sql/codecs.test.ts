@@ -19,9 +19,14 @@ const tableDefaults = migration.statements.flatMap((s) => {
 
 let engine: MigratedEngine;
 const rows = async <T>(query: string) => (await (await engine.ch.query({ query, format: 'JSONEachRow' })).json<T>());
+/** 012's tables that a later migration replaced by a view (sql/018: link_activity_monthly): no codec, no parts */
+let nowViews = new Set<string>();
+const stillTables = () => tableDefaults.filter((t) => !nowViews.has(t.table));
 
 beforeAll(async () => {
   engine = await openMigratedEngine('codecs');
+  const views = await rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${DB}' AND engine = 'View'`);
+  nowViews = new Set(views.map((v) => v.name).filter((name) => tableDefaults.some((t) => t.table === name)));
 });
 afterAll(() => engine?.close());
 
@@ -43,7 +48,8 @@ describe('sql/012_codecs.sql', () => {
       expect(columns.find((x) => x.table === c.table && x.name === c.column)?.codec, `${c.table}.${c.column}`).toBe(`CODEC(${c.codec})`);
     }
     const tables = await rows<{ name: string; q: string }>(`SELECT name, create_table_query AS q FROM system.tables WHERE database = '${DB}'`);
-    for (const t of tableDefaults) expect(tables.find((x) => x.name === t.table)?.q, t.table).toContain(`default_compression_codec = '${t.codec}'`);
+    expect([...nowViews]).toEqual(['link_activity_monthly']);
+    for (const t of stillTables()) expect(tables.find((x) => x.name === t.table)?.q, t.table).toContain(`default_compression_codec = '${t.codec}'`);
     // a codec-only MODIFY COLUMN keeps the column's type and default
     const [ingested] = await rows<{ type: string; d: string }>(
       `SELECT type, default_expression AS d FROM system.columns WHERE database = '${DB}' AND table = 'request_logs' AND name = 'ingested_at'`,
@@ -81,7 +87,7 @@ describe('sql/012_codecs.sql', () => {
   });
 
   it('writes new parts and their projections with the table default codec', async () => {
-    for (const t of tableDefaults) {
+    for (const t of stillTables()) {
       const parts = await rows<{ codec: string }>(`SELECT DISTINCT default_compression_codec AS codec FROM system.parts WHERE database = '${DB}' AND table = '${t.table}' AND active`);
       expect(parts.map((p) => p.codec), t.table).toEqual([t.codec]);
       const projections = await rows<{ codec: string }>(`SELECT DISTINCT default_compression_codec AS codec FROM system.projection_parts WHERE database = '${DB}' AND table = '${t.table}' AND active`);
@@ -94,7 +100,8 @@ describe('sql/012_codecs.sql', () => {
     // migration 010's MATERIALIZE PROJECTION left mutations of its own
     const mutations = () => rows<{ id: string }>(`SELECT mutation_id AS id FROM system.mutations WHERE database = '${DB}' ORDER BY id`);
     const earlier = await mutations();
-    for (const s of migration.statements) await engine.ch.command({ query: s });
+    const onViews = (s: string) => [...nowViews].some((v) => s.startsWith(`ALTER TABLE ${DB}.${v} `));
+    for (const s of migration.statements.filter((x) => !onViews(x))) await engine.ch.command({ query: s });
     expect(await mutations()).toEqual(earlier);
     expect(await rows<{ n: string }>(`SELECT count() AS n FROM ${DB}.request_logs`)).toEqual(before);
   });
