@@ -11,7 +11,7 @@ import { sweepOrphanRows } from './orphan-rows.js';
 import { capDelayedRetries, withCappedRetryDelay } from './retry-delay.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
-import { RetakeSafeWorker } from './retake-safe-worker.js';
+import { LockKeepingWorker } from './lock-keeping-worker.js';
 import { FlushManifests } from './flush-manifests.js';
 import { repairInterruptedFlushes } from './crash-repair.js';
 import { createWorkerMetrics, Liveness, registerWorkerGauges, type WorkerMetrics } from './observability.js';
@@ -110,7 +110,7 @@ export async function startWorkerRuntime(
 
   const retryCap = { maxDelayMs: config.JOB_RETRY_MAX_DELAY_MS };
   const processor = withCappedRetryDelay<BatchJob>((job, token) => batchWriter.process(job, token), retryCap, logger);
-  const worker: Worker<BatchJob> = new RetakeSafeWorker<BatchJob>(QUEUE_NAME, processor, {
+  const worker: Worker<BatchJob> = new LockKeepingWorker<BatchJob>(QUEUE_NAME, processor, {
     connection: workerRedis(config.REDIS_URL),
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
