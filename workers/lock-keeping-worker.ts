@@ -47,9 +47,4 @@ export class LockKeepingWorker<T> extends Worker<T> {
     const newest = all.at(-1);
     if (left.length > 0 && newest !== undefined && token !== newest) this.lockManager.trackJob(id, newest, 1);
   }
-
-  /** Attempts of one job taken by this worker and not ended (more than one: taken again). */
-  heldAttempts(jobId: string): number {
-    return this.attempts.get(jobId)?.length ?? 0;
-  }
 }
