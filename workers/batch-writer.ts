@@ -24,9 +24,10 @@ export interface BatchWriterOptions {
   /** The worker's concurrency: when we hold that many jobs no more can arrive, so flush. */
   concurrency: number;
   /**
-   * Extends the BullMQ lock of each job by a full lock period where this worker still holds it
-   * (BullMQ's extendLocks script: token compared and lock set in one step), and returns the ids
-   * whose lock is lost. Called right before each insert: see flush().
+   * Extends the BullMQ lock of each job where this worker still holds it, by at least a lock
+   * period (BullMQ's extendLocks script: token compared and lock set in one step; the lease of
+   * workers/lock-keeping-worker.ts), and returns the ids whose lock is lost. Called right before
+   * each insert: see keepLocked().
    */
   renewLocks?: (jobs: { jobId: string; token: string }[]) => Promise<string[]>;
 }
@@ -226,7 +227,7 @@ export class BatchWriter {
    * Right before the insert, renews the locks of the flush's jobs and keeps only those still held:
    * a job whose lock lapsed (a starved or frozen worker) may already be another attempt's, so it
    * is left to that one, and only it: the rest of the flush is written. The renewal also gives the
-   * insert a whole lock period, whatever the renewal timer managed before it.
+   * insert at least a whole lock period, whatever the renewal timer managed before it.
    */
   private async keepLocked(entries: Entry[], table: string, flushId: string): Promise<Entry[]> {
     if (!this.o.renewLocks || entries.every((e) => e.token === undefined)) return entries;

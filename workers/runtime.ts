@@ -104,7 +104,7 @@ export async function startWorkerRuntime(
     minIntervalMs: config.FLUSH_MIN_INTERVAL_MS,
     concurrency: config.WORKER_CONCURRENCY,
     // BullMQ's own renewal (its extendLocks script, as its lock timer runs it): a held lock is
-    // extended by a whole period, a lapsed one is reported and left alone.
+    // extended by the worker's lease (at least WORKER_LOCK_MS), a lapsed one reported and left alone.
     renewLocks: (jobs): Promise<string[]> => worker.extendJobLocks(jobs.map((j) => j.jobId), jobs.map((j) => j.token), config.WORKER_LOCK_MS),
   });
 
