@@ -23,9 +23,17 @@ export interface BatchWriterOptions {
   minIntervalMs?: number;
   /** The worker's concurrency: when we hold that many jobs no more can arrive, so flush. */
   concurrency: number;
-  /** True when this worker still holds the BullMQ lock of every job (checked before each insert). */
-  locksHeld?: (jobs: { jobId: string; token?: string }[]) => Promise<boolean>;
+  /**
+   * Extends the BullMQ lock of each job where this worker still holds it, by at least a lock
+   * period (BullMQ's extendLocks script: token compared and lock set in one step; the lease of
+   * workers/lock-keeping-worker.ts), and returns the ids whose lock is lost. Called right before
+   * each insert: see keepLocked().
+   */
+  renewLocks?: (jobs: { jobId: string; token: string }[]) => Promise<string[]>;
 }
+
+/** The job's BullMQ lock expired or was taken by another attempt: it is not written by this one. */
+export class LockLostError extends Error {}
 
 /** Jobs whose rows are read in one round trip (~300 KB each for 500-record batches). */
 const ROWS_READ_GROUP = 8;
@@ -64,6 +72,8 @@ export interface WriteStats {
   isolatedJobs: number;
   deadLettered: number;
   lastFlushRows: number;
+  /** jobs left out of a flush because their lock had lapsed (keepLocked) */
+  lockLostJobs: number;
 }
 
 /**
@@ -73,6 +83,8 @@ export interface WriteStats {
 export class BatchWriter {
   private readonly buffers = new Map<string, TableBuffer>();
   private readonly recoveries = new Map<string, Promise<void>>();
+  /** flush id -> settles when that flush of this writer ends (a re-run of one of its jobs waits for it). */
+  private readonly running = new Map<string, Promise<void>>();
   /** flush id -> jobs not yet reported completed by BullMQ; bookkeeping is dropped after the last one. */
   private readonly awaitingCompletion = new Map<string, { remaining: Set<string>; all: string[] }>();
   private readonly flushOfJob = new Map<string, string>();
@@ -86,6 +98,7 @@ export class BatchWriter {
     isolatedJobs: 0,
     deadLettered: 0,
     lastFlushRows: 0,
+    lockLostJobs: 0,
   };
 
   constructor(private readonly o: BatchWriterOptions) {}
@@ -157,31 +170,30 @@ export class BatchWriter {
       now - buf.firstAt >= this.o.maxWaitMs ||
       now >= idleAt;
     if (due) {
-      void this.flush(buf);
+      const flushId = randomUUID();
+      const flushing = this.flush(buf, flushId).finally(() => this.running.delete(flushId));
+      this.running.set(flushId, flushing);
       return;
     }
     const wait = Math.min(buf.firstAt + this.o.maxWaitMs, idleAt) - now;
     buf.timer = setTimeout(() => this.maybeFlush(buf), Math.max(1, wait));
   }
 
-  private async flush(buf: TableBuffer): Promise<void> {
+  private async flush(buf: TableBuffer, flushId: string): Promise<void> {
     buf.flushing = true;
     buf.lastFlushAt = Date.now();
     let entries = buf.entries.splice(0, buf.entries.length);
     buf.rows = 0;
-    const flushId = randomUUID();
     try {
       // A job whose rows are gone can never be written: it fails alone, the others go on.
       const { loaded, missing } = await this.loadAll(entries.map((e) => e.job), flushId);
       for (const { job, err } of missing) entries.find((e) => e.job === job)!.reject(err);
       entries = entries.filter((e) => loaded.has(e.job.id!));
       if (entries.length === 0) return;
+      entries = await this.keepLocked(entries, buf.table, flushId);
+      if (entries.length === 0) return;
       const jobs = entries.map((e) => e.job);
       const jobIds = jobs.map((j) => j.id!).sort();
-      // A worker that froze past its locks must not write jobs another worker has taken over.
-      if (this.o.locksHeld && !(await this.o.locksHeld(entries.map((e) => ({ jobId: e.job.id!, token: e.token }))))) {
-        throw new Error('this worker lost the lock of some of these jobs; leaving them to the worker that took them');
-      }
       if (!(await this.o.manifests.record(flushId, { table: buf.table, kind: buf.kind, jobIds }))) {
         throw new Error('some of these jobs belong to another flush (this worker lost their lock); leaving them to it');
       }
@@ -211,6 +223,30 @@ export class BatchWriter {
     }
   }
 
+  /**
+   * Right before the insert, renews the locks of the flush's jobs and keeps only those still held:
+   * a job whose lock lapsed (a starved or frozen worker) may already be another attempt's, so it
+   * is left to that one, and only it: the rest of the flush is written. The renewal also gives the
+   * insert at least a whole lock period, whatever the renewal timer managed before it.
+   */
+  private async keepLocked(entries: Entry[], table: string, flushId: string): Promise<Entry[]> {
+    if (!this.o.renewLocks || entries.every((e) => e.token === undefined)) return entries;
+    // A job taken again while its lapsed attempt still waited here is held twice: only the newest
+    // attempt (the last to arrive) can hold its lock.
+    const newest = new Map(entries.map((e) => [e.job.id!, e]));
+    const candidates = [...newest.values()].filter((e): e is Entry & { token: string } => e.token !== undefined);
+    const lost = new Set(await this.o.renewLocks(candidates.map((e) => ({ jobId: e.job.id!, token: e.token }))));
+    const kept: Entry[] = [];
+    for (const e of entries) {
+      if (newest.get(e.job.id!) === e && (e.token === undefined || !lost.has(e.job.id!))) kept.push(e);
+      else e.reject(new LockLostError(`lost the lock of job ${e.job.id}; leaving it to the attempt that holds it`));
+    }
+    if (kept.length === entries.length) return entries;
+    this.stats.lockLostJobs += entries.length - kept.length;
+    this.o.logger.warn({ table, flushId, lost: entries.length - kept.length, kept: kept.length }, 'lost the lock of some jobs before their insert; writing the others');
+    return kept;
+  }
+
   /** The rows of these jobs by job id; jobs whose rows are gone (RowsMissingError) apart. */
   private async loadAll(jobs: Job<BatchJob>[], flushId: string) {
     const loaded = new Map<string, JobRows>();
@@ -235,7 +271,18 @@ export class BatchWriter {
   }
 
   /** Re-runs a flush an earlier (crashed) run recorded, with its members and its token. */
-  private recover(flushId: string, manifest: { table: string; kind: string; jobIds: string[] } | null, job: Job<BatchJob>) {
+  private async recover(flushId: string, manifest: { table: string; kind: string; jobIds: string[] } | null, job: Job<BatchJob>): Promise<void> {
+    const inFlight = this.running.get(flushId);
+    if (inFlight) {
+      // This writer's own flush, still being written: the job's lock lapsed meanwhile and BullMQ
+      // handed it out again. Waiting for that insert costs nothing; re-running it would insert the
+      // same block twice at once (dropped as a repeat, but parsed twice by a starved engine).
+      await inFlight;
+      const after = await this.o.manifests.lookup(job.id!);
+      if (after === SPLIT) return this.writeAlone(job);
+      if (after?.done) return;
+      throw new Error(`flush ${flushId} of job ${job.id} ended without being written; retrying`);
+    }
     let running = this.recoveries.get(flushId);
     if (!running) {
       running = (async () => {

@@ -1,4 +1,4 @@
-import { Job, Queue, Worker } from 'bullmq';
+import { Job, Queue, type Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { clickhouseMode, createClickHouse, type ClickHouseClient } from '../clickhouse/client.js';
@@ -11,6 +11,7 @@ import { sweepOrphanRows } from './orphan-rows.js';
 import { capDelayedRetries, withCappedRetryDelay } from './retry-delay.js';
 import { ClickHouseWriter } from './clickhouse-writer.js';
 import { BatchWriter } from './batch-writer.js';
+import { LockKeepingWorker } from './lock-keeping-worker.js';
 import { FlushManifests } from './flush-manifests.js';
 import { repairInterruptedFlushes } from './crash-repair.js';
 import { createWorkerMetrics, Liveness, registerWorkerGauges, type WorkerMetrics } from './observability.js';
@@ -105,17 +106,14 @@ export async function startWorkerRuntime(
     idleMs: config.FLUSH_IDLE_MS,
     minIntervalMs: config.FLUSH_MIN_INTERVAL_MS,
     concurrency: config.WORKER_CONCURRENCY,
-    locksHeld: async (jobs) => {
-      const held = jobs.filter((j) => j.token !== undefined);
-      if (held.length === 0) return true;
-      const values = await jobRedis.mget(...held.map((j) => keys.jobLock(j.jobId)));
-      return held.every((j, i) => values[i] === j.token);
-    },
+    // BullMQ's own renewal (its extendLocks script, as its lock timer runs it): a held lock is
+    // extended by the worker's lease (at least WORKER_LOCK_MS), a lapsed one reported and left alone.
+    renewLocks: (jobs): Promise<string[]> => worker.extendJobLocks(jobs.map((j) => j.jobId), jobs.map((j) => j.token), config.WORKER_LOCK_MS),
   });
 
   const retryCap = { maxDelayMs: config.JOB_RETRY_MAX_DELAY_MS };
   const processor = withCappedRetryDelay<BatchJob>((job, token) => batchWriter.process(job, token), retryCap, logger);
-  const worker = new Worker<BatchJob>(QUEUE_NAME, processor, {
+  const worker: Worker<BatchJob> = new LockKeepingWorker<BatchJob>(QUEUE_NAME, processor, {
     connection: workerRedis(config.REDIS_URL),
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,

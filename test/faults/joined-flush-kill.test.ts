@@ -48,7 +48,7 @@ describe('worker killed while a joined flush is being inserted, under CPU and di
     // A flush joins the jobs that came within its idle wait, and the backlog a restarted worker finds
     // (hundreds of jobs) joins into its first flushes. The lock is long enough for a niced worker on
     // a loaded machine to renew it: with 2 s, it lost its locks before every flush (each refused
-    // before being recorded, BatchWriterOptions.locksHeld) and no flush was ever in flight to kill.
+    // before being recorded, workers/batch-writer.ts keepLocked) and no flush was ever in flight to kill.
     const config = testConfig({ WORKER_LOCK_MS: '10000', FLUSH_IDLE_MS: '30', FLUSH_MAX_WAIT_MS: '300' });
     const logger = createLogger('test', 'silent');
     load = startMachineLoad({ dir, busyLoops: 2, maxMs: TIMEOUT_MS });
