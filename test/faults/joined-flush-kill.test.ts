@@ -1,8 +1,5 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../lib/logger.js';
@@ -14,6 +11,8 @@ import { testConfig } from '../helpers/pipeline.js';
 import { exited, spawnWorker, waitForDrain } from '../helpers/worker-process.js';
 import { BatchLedger } from './batch-ledger.js';
 import { startMachineLoad, type MachineLoad } from './machine-load.js';
+import { faultTestDir } from './fault-dir.js';
+import { logBatch } from './log-batch.js';
 
 /**
  * The worker SIGKILLed while a flush that joined several jobs into its table's reused memory
@@ -32,16 +31,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const WINDOW_MS = 240_000;
 const TIMEOUT_MS = 240_000 + ROUNDS * WINDOW_MS;
 
-const dir = mkdtempSync(join(tmpdir(), 'obs-joined-kill-'));
 let load: MachineLoad | undefined;
 let worker: ChildProcess | undefined;
 let ingest: IngestRuntime | undefined;
-afterAll(async () => {
-  load?.stop();
-  worker?.kill('SIGKILL');
-  await ingest?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = faultTestDir('obs-joined-kill-', () => ({ load, worker, ingest }));
 
 describe('worker killed while a joined flush is being inserted, under CPU and disk load', () => {
   it(`keeps every accepted batch exactly once in ${ROUNDS} kills`, async () => {
@@ -65,17 +58,7 @@ describe('worker killed while a joined flush is being inserted, under CPU and di
     const poster = async () => {
       while (posting) {
         const n = seq++;
-        const records = Array.from({ length: RECORDS_PER_BATCH }, (_, i) => ({
-          request_id: `j${n}-${i}`,
-          timestamp: t0 + n * 1000 + i,
-          method: 'GET',
-          endpoint: ['/api/accounts/', '/api/transactions/'][i % 2],
-          status_code: i % 9 === 0 ? 503 : 200,
-          duration_ms: i,
-          link_id: `link-${i % 11}`,
-          institution: 'bank_a',
-          customer_id: 'cust',
-        }));
+        const records = logBatch('j', n, RECORDS_PER_BATCH, t0);
         const res = await fetch(`${ingest!.url}/v1/logs`, {
           method: 'POST',
           headers: { Authorization: 'Bearer test-key-1', 'Content-Type': 'application/json' },

@@ -1,8 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../lib/logger.js';
@@ -13,6 +11,8 @@ import { testConfig } from '../helpers/pipeline.js';
 import { exited, spawnWorker, waitForDrain } from '../helpers/worker-process.js';
 import { BatchLedger } from './batch-ledger.js';
 import { startMachineLoad, type MachineLoad } from './machine-load.js';
+import { faultTestDir } from './fault-dir.js';
+import { logBatch } from './log-batch.js';
 
 /**
  * A starved worker makes progress instead of losing its locks. The real worker (nice 10, its
@@ -27,16 +27,10 @@ const RECORDS = 40;
 const DRAIN_MS = 300_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const dir = mkdtempSync(join(tmpdir(), 'obs-starved-'));
 let load: MachineLoad | undefined;
 let worker: ChildProcess | undefined;
 let ingest: IngestRuntime | undefined;
-afterAll(async () => {
-  load?.stop();
-  worker?.kill('SIGKILL');
-  await ingest?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = faultTestDir('obs-starved-', () => ({ load, worker, ingest }));
 
 describe('a worker starved of CPU', () => {
   it(`drains a backlog of ${BACKLOG} jobs without its jobs' locks lapsing`, async () => {
@@ -57,17 +51,7 @@ describe('a worker starved of CPU', () => {
     const ledger = new BatchLedger();
     const t0 = Date.parse('2026-11-20T10:00:00Z');
     for (let n = 0; n < BACKLOG; n++) {
-      const records = Array.from({ length: RECORDS }, (_, i) => ({
-        request_id: `s${n}-${i}`,
-        timestamp: t0 + n * 1000 + i,
-        method: 'GET',
-        endpoint: ['/api/accounts/', '/api/transactions/'][i % 2],
-        status_code: i % 9 === 0 ? 503 : 200,
-        duration_ms: i,
-        link_id: `link-${i % 11}`,
-        institution: 'bank_a',
-        customer_id: 'cust',
-      }));
+      const records = logBatch('s', n, RECORDS, t0);
       const res = await fetch(`${ingest.url}/v1/logs`, {
         method: 'POST',
         headers: { Authorization: 'Bearer test-key-1', 'Content-Type': 'application/json' },
