@@ -111,6 +111,29 @@ describe('schema', () => {
     expect(forced).toEqual([['link_activity_lookup', 120]]);
   });
 
+  it('writes link_activity_lookup in LZ4 (sql/019), every other table keeps its own default codec', async () => {
+    const defaults = Object.fromEntries(
+      (await mergeTreeTables()).map((t) => [t.name, /default_compression_codec = '([^']+)'/.exec(t.engine_full)?.[1]]),
+    );
+    expect(defaults.link_activity_lookup).toBe('LZ4');
+    expect(defaults.request_stats_1m).toBe('ZSTD(1)');
+    expect(defaults.request_logs).toBe('ZSTD(1)');
+    const now = chTime(Date.now());
+    await ch.insert({
+      table: `${db}.link_activity_lookup`,
+      values: [{ month: now.slice(0, 8) + '01', link_id: 'l-lz4', link_hash: '1', institution: 'x', customer_id: 'c', last_request_at: now, requests: '1', errors: '0' }],
+      format: 'JSONEachRow',
+    });
+    const parts = await (
+      await ch.query({
+        query: `SELECT DISTINCT default_compression_codec AS codec FROM system.parts WHERE database = {db:String} AND table = 'link_activity_lookup' AND active`,
+        query_params: { db },
+        format: 'JSONEachRow',
+      })
+    ).json<{ codec: string }>();
+    expect(parts).toEqual([{ codec: 'LZ4' }]);
+  });
+
   it('the raw tables merge wider (merge_selector_base 20), on a new database and on one migrated before 009', async () => {
     const engines = async () => (await mergeTreeTables()).map((t) => [t.name, /merge_selector_base = (\d+)/.exec(t.engine_full)?.[1]] as const);
     const raw = Object.keys(rawTableTime);
