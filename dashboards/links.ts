@@ -2,7 +2,7 @@ import { sql } from './clickhouse-query.js';
 import { observabilityDashboard, type DashboardSpec } from './dashboard-base.js';
 import { columnLink, dashboardUids, drillDownUrl } from './drilldown.js';
 import { barChartPanel, tablePanel } from './panels.js';
-import { currentLinks, linkLastAccess, linksFinal, newestLinksCutoff } from './shared-sql.js';
+import { activityMonthsSince, currentLinks, linkLastAccess, linksFinal, newestLinksCutoff } from './shared-sql.js';
 import { allOf, anyOf, matchesText } from './sql-filters.js';
 import { dashboardVariables } from './dashboard-variables.js';
 
@@ -35,7 +35,8 @@ const TABLE_ROWS = 1000;
 
 /**
  * Only links created since the 1,000th newest match are read (newestLinksCutoff), with their
- * activity: the table's rows stay the same, the work no longer grows with the number of links.
+ * activity since then (activityMonthsSince): the table's rows stay the same, the work grows neither
+ * with the number of links nor with the months kept.
  */
 export const linksTableSql = `
   WITH ${newestLinksCutoff(TABLE_ROWS, identityFilters, stateFilters)} AS cutoff
@@ -53,7 +54,7 @@ export const linksTableSql = `
   ) AS l
   LEFT JOIN (${linkLastAccess(matchesText('link_id', 'link_id'), `link_id IN (
       SELECT link_id FROM links_latest
-      WHERE ${allOf(...identityFilters, 'created_at >= cutoff')})`)}
+      WHERE ${allOf(...identityFilters, 'created_at >= cutoff')})`, activityMonthsSince('cutoff'))}
   ) AS a ON a.link_id = l.link_id
   WHERE ${allOf(anyOf('l.status', 'link_status'), anyOf('l.access_mode', 'access_mode'))}
   ORDER BY created_at DESC, link_id

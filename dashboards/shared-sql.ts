@@ -68,6 +68,15 @@ export function newestLinksCutoff(limit: number, identity: string[], state: stri
 }
 
 /**
+ * The activity months of links created since `t`: from the UTC month of the day before it (a
+ * producer's clock may run behind the link's creation; no link is called before it exists). The
+ * Links table's newest links then read the months since they were created, not every month kept
+ * (400 days: a granule per link and month). `greatest` keeps a 1970 cutoff from wrapping.
+ */
+export const activityMonthsSince = (t: string) =>
+  `month >= toStartOfMonth(toDate(greatest(${t}, toDateTime64(86400, 3, 'UTC')) - INTERVAL 1 DAY, 'UTC'))`;
+
+/**
  * Last access and request totals per link, merged over its months and unmerged rollup parts. For a
  * few links (a page of the Links table, one link's header): link_activity_lookup (sql/016) reads a
  * 1,024-row granule per link, month and part, where link_activity_monthly read 8,192.

@@ -27,9 +27,12 @@ export async function insertLinkStates(ch: ClickHouseClient, states: LinkState[]
 /**
  * `count` links numbered from `first` (lnk_<n>), each in two states inserted apart (connected, then
  * its current one a minute later: valid, invalid or token_required), created within `spanMs` before
- * `end` and each called once; generated inside the engine, for tests that need many links.
+ * `end` and each called once, after its creation and within `callsSpanMs` before `callsUntil`;
+ * generated inside the engine, for tests that need many links.
  */
 export async function insertGeneratedLinks(ch: ClickHouseClient, o: { first: number; count: number; end: number; spanMs: number; callsUntil: number; callsSpanMs: number }): Promise<void> {
+  // the i-th link's creation (ms): its call falls after it, as a real link's calls do
+  const created = (i: string) => `toInt64(${o.end} - cityHash64(${i} + ${o.first}) % ${o.spanMs})`;
   for (const state of [0, 1]) {
     await ch.command({
       clickhouse_settings: undeduplicatedInsert,
@@ -37,7 +40,7 @@ export async function insertGeneratedLinks(ch: ClickHouseClient, o: { first: num
         INSERT INTO links (link_id, status, access_mode, institution, created_at, updated_at, external_id, customer_id, batch_id)
         SELECT concat('lnk_', toString(n)), ${state === 0 ? "'valid'" : "['valid', 'invalid', 'token_required'][1 + n % 3]"},
           if(n % 4 = 0, 'single', 'recurrent'), 'bank_a', created, created + toIntervalMinute(${state}), concat('user-', toString(n)), 'acme', 'links'
-        FROM (SELECT number + ${o.first} AS n, fromUnixTimestamp64Milli(toInt64(${o.end} - cityHash64(n) % ${o.spanMs})) AS created FROM numbers(${o.count}))`,
+        FROM (SELECT number + ${o.first} AS n, fromUnixTimestamp64Milli(${created('number')}) AS created FROM numbers(${o.count}))`,
     });
   }
   // their calls: link_activity (and its monthly rollup) gets a row per link and day
@@ -45,7 +48,8 @@ export async function insertGeneratedLinks(ch: ClickHouseClient, o: { first: num
     clickhouse_settings: undeduplicatedInsert,
     query: `
       INSERT INTO request_logs (request_id, timestamp, method, endpoint, status_code, link_id, institution, customer_id, batch_id)
-      SELECT concat('req_', toString(number + ${o.first})), fromUnixTimestamp64Milli(toInt64(${o.callsUntil} - cityHash64(number, 1) % ${o.callsSpanMs})),
+      SELECT concat('req_', toString(number + ${o.first})),
+        fromUnixTimestamp64Milli(toInt64(${o.callsUntil}) - toInt64(cityHash64(number, 1) % greatest(1, least(${o.callsSpanMs}, ${o.callsUntil} - ${created('number')})))),
         'GET', '/api/accounts/', if(number % 5 = 0, 500, 200), concat('lnk_', toString(${o.first} + number % ${o.count})), 'bank_a', 'acme', 'logs'
       FROM numbers(${o.count})`,
   });
