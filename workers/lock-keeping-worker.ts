@@ -43,6 +43,9 @@ class RenewalStalls {
 /**
  * BullMQ's Worker, renewing the lock of every job it holds from the moment it takes it, and that
  * of a job it took again (read against node_modules/bullmq/dist/cjs/classes/worker.js, bullmq 6.7).
+ * It overrides BullMQ's internals (nextJobFromJobData, lockManager), so package.json pins bullmq
+ * to 6.7.0: an upgrade re-reads worker.js and runs test/lock-lapse.test.ts and the starved-worker
+ * fault test.
  *
  * 1. Taken, not yet started. The main loop takes up to `concurrency` jobs one after the other
  *    before it starts the first (mainLoop), and the lock timer renews only started jobs
