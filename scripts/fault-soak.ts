@@ -67,4 +67,5 @@ for (const [file, r] of results) {
   console.log(`| ${file} | ${r.runs} | ${r.failures}${r.failures ? ` (rounds ${r.failedRounds.join(', ')})` : ''} | ${Math.min(...s).toFixed(0)}–${Math.max(...s).toFixed(0)} |`);
 }
 console.log(`logs: ${logDir}`);
-process.exitCode = [...results.values()].some((r) => r.failures > 0) ? 1 : 0;
+// exit now: the load children would otherwise keep this process alive until --max-minutes ('exit' stops them)
+process.exit([...results.values()].some((r) => r.failures > 0) ? 1 : 0);

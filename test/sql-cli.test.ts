@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,10 +50,14 @@ beforeAll(async () => {
   expect(res.status).toBe(202);
 });
 
+/** the prompt's private HOMEs, removed after the file (each run left one in /tmp) */
+const homes: string[] = [];
+
 afterAll(async () => {
   await ingest?.stop();
   worker?.kill('SIGTERM');
   if (worker) await exited(worker);
+  for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
 describe('npm run sql against a running embedded pipeline', () => {
@@ -101,6 +105,7 @@ describe('npm run sql against a running embedded pipeline', () => {
 /** The interactive prompt fed from a pipe, as a user would type; HOME is private for the history file. */
 function prompt(input: string): Promise<{ stdout: string; home: string }> {
   const home = mkdtempSync(join(tmpdir(), 'obs-sql-home-'));
+  homes.push(home);
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/sql.ts'], {
     env: { PATH: process.env.PATH, HOME: home, CLICKHOUSE_DATA_DIR: config.CLICKHOUSE_DATA_DIR },
   });
