@@ -38,13 +38,17 @@ export function processMemoryMiB(pid: number): { rss: number; peak: number } | u
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+/**
+ * CPU seconds (user + system) a process has used so far, with its children's once they have been
+ * waited for, from /proc/<pid>/stat. The children count: Redis rewrites its AOF in a forked child
+ * every few seconds at the half rate, work the queue costs as much as its own commands.
+ */
 export function processCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[11] utime, fields[12] stime (0-based after the command name), in clock ticks
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    // fields[11] utime, [12] stime, [13] cutime, [14] cstime (0-based after the command name), in clock ticks
+    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
   } catch {
     return Number.NaN;
   }
