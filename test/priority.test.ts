@@ -40,11 +40,12 @@ describe.runIf(existsSync('/proc/self/task') && hasChrt)('setSchedPolicy', () =>
     const script = `
       import { setSchedPolicy } from ${JSON.stringify(join(root, 'lib/priority.ts'))};
       import { openEmbeddedEngine } from ${JSON.stringify(join(root, 'clickhouse/client.ts'))};
-      import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+      import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
       import { tmpdir } from 'node:os';
       import { join } from 'node:path';
       setSchedPolicy('idle', (err) => { console.error(err.message); process.exit(2); });
-      const engine = openEmbeddedEngine(join(mkdtempSync(join(tmpdir(), 'sched-')), 'db'), {});
+      const home = mkdtempSync(join(tmpdir(), 'sched-'));
+      const engine = openEmbeddedEngine(join(home, 'db'), {});
       await engine.client.command({ query: 'CREATE DATABASE t' });
       await engine.client.command({ query: 'CREATE TABLE t.x (a UInt64) ENGINE = MergeTree ORDER BY a' });
       for (let i = 0; i < 12; i++) await engine.client.command({ query: 'INSERT INTO t.x SELECT number FROM numbers(' + i * 100000 + ', 100000)' });
@@ -55,6 +56,7 @@ describe.runIf(existsSync('/proc/self/task') && hasChrt)('setSchedPolicy', () =>
       });
       console.log(JSON.stringify(threads));
       await engine.close();
+      rmSync(home, { recursive: true, force: true });
       process.exit(0);
     `;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
