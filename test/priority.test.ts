@@ -40,12 +40,11 @@ describe.runIf(existsSync('/proc/self/task') && hasChrt)('setSchedPolicy', () =>
     const script = `
       import { setSchedPolicy } from ${JSON.stringify(join(root, 'lib/priority.ts'))};
       import { openEmbeddedEngine } from ${JSON.stringify(join(root, 'clickhouse/client.ts'))};
-      import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-      import { tmpdir } from 'node:os';
+      import { readdirSync, readFileSync } from 'node:fs';
+      import { runTmpDir } from ${JSON.stringify(join(root, 'test/helpers/tmp.ts'))};
       import { join } from 'node:path';
       setSchedPolicy('idle', (err) => { console.error(err.message); process.exit(2); });
-      const home = mkdtempSync(join(tmpdir(), 'sched-'));
-      const engine = openEmbeddedEngine(join(home, 'db'), {});
+      const engine = openEmbeddedEngine(join(runTmpDir('sched-'), 'db'), {});
       await engine.client.command({ query: 'CREATE DATABASE t' });
       await engine.client.command({ query: 'CREATE TABLE t.x (a UInt64) ENGINE = MergeTree ORDER BY a' });
       for (let i = 0; i < 12; i++) await engine.client.command({ query: 'INSERT INTO t.x SELECT number FROM numbers(' + i * 100000 + ', 100000)' });
@@ -56,7 +55,6 @@ describe.runIf(existsSync('/proc/self/task') && hasChrt)('setSchedPolicy', () =>
       });
       console.log(JSON.stringify(threads));
       await engine.close();
-      rmSync(home, { recursive: true, force: true });
       process.exit(0);
     `;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });

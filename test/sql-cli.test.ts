@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
@@ -9,6 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { startIngest, type IngestRuntime } from '../ingest/runtime.js';
 import { queryEndpointFile } from '../workers/query-endpoint.js';
 import { testConfig } from './helpers/pipeline.js';
+import { runTmpDir } from './helpers/tmp.js';
 import { exited, spawnWorker } from './helpers/worker-process.js';
 
 // `npm run sql` while another process (the worker) holds the embedded data directory.
@@ -50,14 +50,10 @@ beforeAll(async () => {
   expect(res.status).toBe(202);
 });
 
-/** the prompt's private HOMEs, removed after the file (each run left one in /tmp) */
-const homes: string[] = [];
-
 afterAll(async () => {
   await ingest?.stop();
   worker?.kill('SIGTERM');
   if (worker) await exited(worker);
-  for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
 describe('npm run sql against a running embedded pipeline', () => {
@@ -104,8 +100,7 @@ describe('npm run sql against a running embedded pipeline', () => {
 
 /** The interactive prompt fed from a pipe, as a user would type; HOME is private for the history file. */
 function prompt(input: string): Promise<{ stdout: string; home: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'obs-sql-home-'));
-  homes.push(home);
+  const home = runTmpDir('obs-sql-home-');
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/sql.ts'], {
     env: { PATH: process.env.PATH, HOME: home, CLICKHOUSE_DATA_DIR: config.CLICKHOUSE_DATA_DIR },
   });

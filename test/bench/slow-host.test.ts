@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseOptions } from '../../bench/options.js';
 import { findCpuController, parseSlowHost, startSlowHost } from '../../bench/slow-host.js';
+import { runTmpDir } from '../helpers/tmp.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,8 +34,7 @@ describe('--slow-host option', () => {
   });
 
   it('says why a CPU quota cannot apply where no cpu controller is writable', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cg-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = runTmpDir('cg-');
     // cgroup v2 whose parent did not enable cpu for its children (a common container)
     mkdirSync(join(dir, 'svc'));
     writeFileSync(join(dir, 'svc', 'cgroup.subtree_control'), 'memory pids\n');

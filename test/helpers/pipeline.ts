@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../../config/env.js';
@@ -8,6 +7,7 @@ import type { ClickHouseClient } from '../../clickhouse/client.js';
 import { startIngest } from '../../ingest/runtime.js';
 import { startWorkerRuntime, type WorkerRuntime } from '../../workers/runtime.js';
 import { recordKinds, type RecordKind } from '../../schema/records.js';
+import { runTmpDir } from './tmp.js';
 
 export interface TestPipeline {
   baseUrl: string;
@@ -28,7 +28,7 @@ export interface TestPipeline {
 
 /** Test-only configuration: a private queue prefix and data dir per pipeline (under the run's folder, test/setup/tmp.ts), real Redis from globalSetup. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  const dataDir = mkdtempSync(join(process.env.OBS_TEST_TMP ?? tmpdir(), 'obs-test-ch-'));
+  const dataDir = runTmpDir('obs-test-ch-');
   return loadConfig({
     REDIS_URL: process.env.REDIS_URL,
     INGEST_API_KEYS: 'test-key-1,test-key-2',
