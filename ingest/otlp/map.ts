@@ -44,8 +44,9 @@ const spanLabels: Record<number, ItemLabel> = {
 
 export interface MappedBatch {
   records: Record<string, unknown>[];
-  /** per record: what it came from, for partial_success messages ("span 5f2e... 'GET /links/:id'") */
-  origins: string[];
+  /** per record: the item it came from and its index in the export (originOf names it) */
+  items: Item[];
+  indexes: number[];
   labels: ItemLabel[];
 }
 export interface MappedExport {
@@ -149,7 +150,10 @@ function webhookAttempt(item: Item, o: MappingOptions): Record<string, unknown> 
   };
 }
 
-function describe(item: Item, index: number): string {
+/** What a batch's record `i` came from, for partial_success messages ("span 5f2e... 'GET /links/:id'"): only a rejected record is named. */
+export function originOf(batch: MappedBatch, i: number): string {
+  const item = batch.items[i]!;
+  const index = batch.indexes[i]!;
   if ('kind' in item) return `span ${item.spanId || `#${index}`} '${item.name}'`;
   return `log record #${index}${item.spanId ? ` (span ${item.spanId})` : ''}`;
 }
@@ -183,9 +187,10 @@ export function mapExport(exported: OtlpItems, o: MappingOptions): MappedExport 
       out.ignored[label] = (out.ignored[label] ?? 0) + 1;
       return;
     }
-    const batch = (out.byKind[target] ??= { records: [], origins: [], labels: [] });
+    const batch = (out.byKind[target] ??= { records: [], items: [], indexes: [], labels: [] });
     batch.records.push(definedOnly(target === 'logs' ? requestLog(item as OtlpSpan, o) : webhookAttempt(item, o)));
-    batch.origins.push(describe(item, index));
+    batch.items.push(item);
+    batch.indexes.push(index);
     batch.labels.push(label);
   });
   return out;

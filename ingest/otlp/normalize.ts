@@ -11,6 +11,15 @@ import type { AttrValue, Attributes, OtlpItems, OtlpLogRecord, OtlpSpan, Signal 
  */
 export class DecodeError extends Error {}
 
+/**
+ * Field paths ("resourceSpans[0].scopeSpans[0].spans[3].traceId") exist for error messages only. A
+ * first pass builds none (`at` and `item` give ''): a string per field read was most of the
+ * normalising CPU. An export that fails is normalised again with them, to the same first error.
+ */
+let tracking = false;
+const at = (path: string, key: string): string => (tracking ? path + key : '');
+const item = (path: string, i: number): string => (tracking ? `${path}[${i}]` : '');
+
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -37,7 +46,7 @@ function int(v: unknown, path: string): number {
   throw new DecodeError(`${path} must be an integer (OTLP JSON encodes enums as integers)`);
 }
 /** protobufjs' 64-bit integers (long.js), as decoded: toObject would turn them into strings at a cost. */
-const isLong = (v: unknown): v is { low: number; high: number; toString(): string } => typeof v === 'object' && v !== null && 'low' in v && 'high' in v;
+const isLong = (v: unknown): v is { low: number; high: number; unsigned?: boolean } => typeof v === 'object' && v !== null && 'low' in v && 'high' in v;
 
 /**
  * (fixed)64-bit integers: a decimal string or a number (JSON), a Long (protobuf). A number past 2^53 (nanosecond times sent
@@ -47,7 +56,11 @@ function int64(v: unknown, path: string): bigint {
   if (v === undefined || v === null || v === '') return 0n;
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) return BigInt(v);
-  if (isLong(v)) return BigInt(v.toString());
+  if (isLong(v)) {
+    // from the two 32-bit halves: Long's toString() divides its way to decimal digits
+    const bits = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+    return v.unsigned ? bits : BigInt.asIntN(64, bits);
+  }
   throw new DecodeError(`${path} must be a 64-bit integer (a decimal string or a number)`);
 }
 /** Trace and span ids: bytes in protobuf, hex in OTLP JSON. */
@@ -56,7 +69,7 @@ function hexId(v: unknown, bytes: number, path: string): string {
   if (v instanceof Uint8Array) {
     if (v.length === 0) return '';
     if (v.length !== bytes) throw new DecodeError(`${path} must be ${bytes} bytes`);
-    return Buffer.from(v).toString('hex');
+    return (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)).toString('hex');
   }
   if (typeof v === 'string' && v.length === bytes * 2 && /^[0-9a-fA-F]+$/.test(v)) return v.toLowerCase();
   throw new DecodeError(`${path} must be ${bytes * 2} hex digits (OTLP JSON ids are hex, not base64)`);
@@ -76,13 +89,13 @@ function anyValue(v: unknown, path: string, depth = 0): AttrValue {
   // A decoded protobuf message names its set member in the oneof's virtual `value` (its other
   // members read as their defaults from the prototype); OTLP JSON holds only the member sent.
   const set = typeof o.value === 'string' ? o.value : undefined;
-  if (has(o, set, 'stringValue')) return str(o.stringValue, `${path}.stringValue`);
+  if (has(o, set, 'stringValue')) return str(o.stringValue, at(path, '.stringValue'));
   if (has(o, set, 'boolValue')) {
     if (typeof o.boolValue !== 'boolean') throw new DecodeError(`${path}.boolValue must be a boolean`);
     return o.boolValue;
   }
   if (has(o, set, 'intValue')) {
-    const n = int64(o.intValue, `${path}.intValue`);
+    const n = int64(o.intValue, at(path, '.intValue'));
     return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
   }
   if (has(o, set, 'doubleValue')) {
@@ -91,13 +104,14 @@ function anyValue(v: unknown, path: string, depth = 0): AttrValue {
     return Number.isFinite(d) ? d : String(d);
   }
   if (has(o, set, 'arrayValue')) {
-    return list(obj(o.arrayValue, `${path}.arrayValue`).values, `${path}.arrayValue.values`).map((x, i) => anyValue(x, `${path}.arrayValue.values[${i}]`, depth + 1));
+    const values = at(path, '.arrayValue.values');
+    return list(obj(o.arrayValue, at(path, '.arrayValue')).values, values).map((x, i) => anyValue(x, item(values, i), depth + 1));
   }
   if (has(o, set, 'kvlistValue')) {
-    return keyValues(obj(o.kvlistValue, `${path}.kvlistValue`).values, `${path}.kvlistValue.values`, depth + 1);
+    return keyValues(obj(o.kvlistValue, at(path, '.kvlistValue')).values, at(path, '.kvlistValue.values'), depth + 1);
   }
   if (has(o, set, 'bytesValue')) {
-    return o.bytesValue instanceof Uint8Array ? Buffer.from(o.bytesValue).toString('base64') : str(o.bytesValue, `${path}.bytesValue`);
+    return o.bytesValue instanceof Uint8Array ? Buffer.from(o.bytesValue).toString('base64') : str(o.bytesValue, at(path, '.bytesValue'));
   }
   return null;
 }
@@ -106,52 +120,68 @@ function anyValue(v: unknown, path: string, depth = 0): AttrValue {
 function keyValues(v: unknown, path: string, depth = 0): Attributes {
   const out: Attributes = {};
   list(v, path).forEach((kv, i) => {
-    const o = obj(kv, `${path}[${i}]`);
-    out[str(o.key, `${path}[${i}].key`)] = anyValue(o.value, `${path}[${i}].value`, depth);
+    const here = item(path, i);
+    const o = obj(kv, here);
+    out[str(o.key, at(here, '.key'))] = anyValue(o.value, at(here, '.value'), depth);
   });
   return out;
 }
 
 function span(s: Obj, path: string, resource: Attributes): OtlpSpan {
-  const status = obj(s.status, `${path}.status`);
+  const status = obj(s.status, at(path, '.status'));
   return {
-    traceId: hexId(s.traceId, 16, `${path}.traceId`),
-    spanId: hexId(s.spanId, 8, `${path}.spanId`),
-    name: str(s.name, `${path}.name`),
-    kind: int(s.kind, `${path}.kind`),
-    startNs: int64(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
-    endNs: int64(s.endTimeUnixNano, `${path}.endTimeUnixNano`),
-    attributes: keyValues(s.attributes, `${path}.attributes`),
-    events: list(s.events, `${path}.events`).map((e, i) => {
-      const o = obj(e, `${path}.events[${i}]`);
+    traceId: hexId(s.traceId, 16, at(path, '.traceId')),
+    spanId: hexId(s.spanId, 8, at(path, '.spanId')),
+    name: str(s.name, at(path, '.name')),
+    kind: int(s.kind, at(path, '.kind')),
+    startNs: int64(s.startTimeUnixNano, at(path, '.startTimeUnixNano')),
+    endNs: int64(s.endTimeUnixNano, at(path, '.endTimeUnixNano')),
+    attributes: keyValues(s.attributes, at(path, '.attributes')),
+    events: list(s.events, at(path, '.events')).map((e, i) => {
+      const here = item(at(path, '.events'), i);
+      const o = obj(e, here);
       return {
-        name: str(o.name, `${path}.events[${i}].name`),
-        timeNs: int64(o.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
-        attributes: keyValues(o.attributes, `${path}.events[${i}].attributes`),
+        name: str(o.name, at(here, '.name')),
+        timeNs: int64(o.timeUnixNano, at(here, '.timeUnixNano')),
+        attributes: keyValues(o.attributes, at(here, '.attributes')),
       };
     }),
-    status: { code: int(status.code, `${path}.status.code`), message: str(status.message, `${path}.status.message`) },
+    status: { code: int(status.code, at(path, '.status.code')), message: str(status.message, at(path, '.status.message')) },
     resource,
   };
 }
 
 function logRecord(r: Obj, path: string, resource: Attributes): OtlpLogRecord {
   return {
-    timeNs: int64(r.timeUnixNano, `${path}.timeUnixNano`),
-    observedNs: int64(r.observedTimeUnixNano, `${path}.observedTimeUnixNano`),
-    severityNumber: int(r.severityNumber, `${path}.severityNumber`),
-    severityText: str(r.severityText, `${path}.severityText`),
-    body: r.body === undefined || r.body === null ? undefined : anyValue(r.body, `${path}.body`),
-    attributes: keyValues(r.attributes, `${path}.attributes`),
-    traceId: hexId(r.traceId, 16, `${path}.traceId`),
-    spanId: hexId(r.spanId, 8, `${path}.spanId`),
-    eventName: str(r.eventName, `${path}.eventName`),
+    timeNs: int64(r.timeUnixNano, at(path, '.timeUnixNano')),
+    observedNs: int64(r.observedTimeUnixNano, at(path, '.observedTimeUnixNano')),
+    severityNumber: int(r.severityNumber, at(path, '.severityNumber')),
+    severityText: str(r.severityText, at(path, '.severityText')),
+    body: r.body === undefined || r.body === null ? undefined : anyValue(r.body, at(path, '.body')),
+    attributes: keyValues(r.attributes, at(path, '.attributes')),
+    traceId: hexId(r.traceId, 16, at(path, '.traceId')),
+    spanId: hexId(r.spanId, 8, at(path, '.spanId')),
+    eventName: str(r.eventName, at(path, '.eventName')),
     resource,
   };
 }
 
 /** ExportTraceServiceRequest / ExportLogsServiceRequest (collector/*\/v1/*_service.proto) -> items in order. */
 export function normalizeExport(signal: Signal, message: unknown): OtlpItems {
+  try {
+    return normalizeItems(signal, message);
+  } catch {
+    // again with field paths, for the error's message: the same input fails at the same field
+    tracking = true;
+    try {
+      return normalizeItems(signal, message);
+    } finally {
+      tracking = false;
+    }
+  }
+}
+
+function normalizeItems(signal: Signal, message: unknown): OtlpItems {
   const root = obj(message, 'request');
   if (signal === 'traces') {
     const items: OtlpSpan[] = [];
@@ -160,7 +190,10 @@ export function normalizeExport(signal: Signal, message: unknown): OtlpItems {
       const resource = keyValues(obj(rso.resource, `resourceSpans[${i}].resource`).attributes, `resourceSpans[${i}].resource.attributes`);
       list(rso.scopeSpans, `resourceSpans[${i}].scopeSpans`).forEach((ss, j) => {
         const path = `resourceSpans[${i}].scopeSpans[${j}]`;
-        list(obj(ss, path).spans, `${path}.spans`).forEach((s, k) => items.push(span(obj(s, `${path}.spans[${k}]`), `${path}.spans[${k}]`, resource)));
+        list(obj(ss, path).spans, at(path, '.spans')).forEach((s, k) => {
+          const here = item(at(path, '.spans'), k);
+          items.push(span(obj(s, here), here, resource));
+        });
       });
     });
     return { signal, items };
@@ -171,7 +204,10 @@ export function normalizeExport(signal: Signal, message: unknown): OtlpItems {
     const resource = keyValues(obj(rlo.resource, `resourceLogs[${i}].resource`).attributes, `resourceLogs[${i}].resource.attributes`);
     list(rlo.scopeLogs, `resourceLogs[${i}].scopeLogs`).forEach((sl, j) => {
       const path = `resourceLogs[${i}].scopeLogs[${j}]`;
-      list(obj(sl, path).logRecords, `${path}.logRecords`).forEach((r, k) => items.push(logRecord(obj(r, `${path}.logRecords[${k}]`), `${path}.logRecords[${k}]`, resource)));
+      list(obj(sl, path).logRecords, at(path, '.logRecords')).forEach((r, k) => {
+        const here = item(at(path, '.logRecords'), k);
+        items.push(logRecord(obj(r, here), here, resource));
+      });
     });
   });
   return { signal, items };

@@ -8,7 +8,7 @@ import { prepareRecords, type Prepared } from '../prepare.js';
 import type { Stage } from '../stages.js';
 import { Counter } from '../../lib/metrics.js';
 import { decodeExport, decompress, encodingOf, readBody, type Encoding } from './decode.js';
-import { mapExport, type ItemLabel, type MappingOptions, type TargetKind } from './map.js';
+import { mapExport, originOf, type ItemLabel, type MappingOptions, type TargetKind } from './map.js';
 import type { Signal } from './model.js';
 import { sendExportResponse, sendStatus } from './respond.js';
 
@@ -86,7 +86,14 @@ export function otlpRouter(deps: OtlpDeps): Router {
     // The outcome is known: count items, and report the rejected ones (never a whole-batch error).
     let rejected = 0;
     let firstProblem = '';
-    const count = (label: ItemLabel, outcome: string, n = 1) => items?.inc({ signal, item: label, outcome }, n);
+    // one counter increment per label and outcome, not per item (each inc hashes its labels)
+    const counts = new Map<string, { label: ItemLabel; outcome: string; n: number }>();
+    const count = (label: ItemLabel, outcome: string, n = 1) => {
+      const key = `${label} ${outcome}`;
+      const c = counts.get(key);
+      if (c) c.n += n;
+      else counts.set(key, { label, outcome, n });
+    };
     for (const [label, n] of Object.entries(mapped.ignored)) count(label as ItemLabel, 'ignored', n);
     for (const { batch, prepared: pr } of prepared) {
       const refused = new Set(pr.rejected.map((r) => r.index));
@@ -95,9 +102,10 @@ export function otlpRouter(deps: OtlpDeps): Router {
       const first = pr.rejected[0];
       if (first && !firstProblem) {
         const e = first.errors[0];
-        firstProblem = `${batch.origins[first.index]}: ${e?.path ? `${e.path}: ` : ''}${e?.message ?? 'invalid'}`;
+        firstProblem = `${originOf(batch, first.index)}: ${e?.path ? `${e.path}: ` : ''}${e?.message ?? 'invalid'}`;
       }
     }
+    for (const c of counts.values()) items?.inc({ signal, item: c.label, outcome: c.outcome }, c.n);
     const noun = signal === 'traces' ? 'spans' : 'log records';
     sendExportResponse(res, signal, encoding, rejected, rejected ? `${rejected} of ${mapped.total} ${noun} rejected; first: ${firstProblem}` : '');
   }
