@@ -63,13 +63,16 @@ function int64(v: unknown, path: string): bigint {
   }
   throw new DecodeError(`${path} must be a 64-bit integer (a decimal string or a number)`);
 }
+/** Decoded bytes as a Buffer over the same memory (protobufjs gives Buffers in Node; anything else is wrapped, not copied). */
+const bytesOf = (v: Uint8Array): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+
 /** Trace and span ids: bytes in protobuf, hex in OTLP JSON. */
 function hexId(v: unknown, bytes: number, path: string): string {
   if (v === undefined || v === null || v === '') return '';
   if (v instanceof Uint8Array) {
     if (v.length === 0) return '';
     if (v.length !== bytes) throw new DecodeError(`${path} must be ${bytes} bytes`);
-    return (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)).toString('hex');
+    return bytesOf(v).toString('hex');
   }
   if (typeof v === 'string' && v.length === bytes * 2 && /^[0-9a-fA-F]+$/.test(v)) return v.toLowerCase();
   throw new DecodeError(`${path} must be ${bytes * 2} hex digits (OTLP JSON ids are hex, not base64)`);
@@ -111,7 +114,7 @@ function anyValue(v: unknown, path: string, depth = 0): AttrValue {
     return keyValues(obj(o.kvlistValue, at(path, '.kvlistValue')).values, at(path, '.kvlistValue.values'), depth + 1);
   }
   if (has(o, set, 'bytesValue')) {
-    return o.bytesValue instanceof Uint8Array ? Buffer.from(o.bytesValue).toString('base64') : str(o.bytesValue, at(path, '.bytesValue'));
+    return o.bytesValue instanceof Uint8Array ? bytesOf(o.bytesValue).toString('base64') : str(o.bytesValue, at(path, '.bytesValue'));
   }
   return null;
 }

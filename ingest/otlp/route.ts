@@ -86,14 +86,9 @@ export function otlpRouter(deps: OtlpDeps): Router {
     // The outcome is known: count items, and report the rejected ones (never a whole-batch error).
     let rejected = 0;
     let firstProblem = '';
-    // one counter increment per label and outcome, not per item (each inc hashes its labels)
-    const counts = new Map<string, { label: ItemLabel; outcome: string; n: number }>();
-    const count = (label: ItemLabel, outcome: string, n = 1) => {
-      const key = `${label} ${outcome}`;
-      const c = counts.get(key);
-      if (c) c.n += n;
-      else counts.set(key, { label, outcome, n });
-    };
+    // tallied first, then one counter increment per label and outcome: each inc sorts and hashes its labels
+    const tally = new Map<string, number>();
+    const count = (label: ItemLabel, outcome: string, n = 1) => tally.set(`${label} ${outcome}`, (tally.get(`${label} ${outcome}`) ?? 0) + n);
     for (const [label, n] of Object.entries(mapped.ignored)) count(label as ItemLabel, 'ignored', n);
     for (const { batch, prepared: pr } of prepared) {
       const refused = new Set(pr.rejected.map((r) => r.index));
@@ -105,7 +100,10 @@ export function otlpRouter(deps: OtlpDeps): Router {
         firstProblem = `${originOf(batch, first.index)}: ${e?.path ? `${e.path}: ` : ''}${e?.message ?? 'invalid'}`;
       }
     }
-    for (const c of counts.values()) items?.inc({ signal, item: c.label, outcome: c.outcome }, c.n);
+    for (const [key, n] of tally) {
+      const [item, outcome] = key.split(' ') as [string, string];
+      items?.inc({ signal, item, outcome }, n);
+    }
     const noun = signal === 'traces' ? 'spans' : 'log records';
     sendExportResponse(res, signal, encoding, rejected, rejected ? `${rejected} of ${mapped.total} ${noun} rejected; first: ${firstProblem}` : '');
   }
