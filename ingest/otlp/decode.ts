@@ -2,7 +2,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Request } from 'express';
 import { ApiError } from '../errors.js';
-import { messages } from './proto.js';
+import { decodeExportRequest } from './proto-decode.js';
 import { DecodeError, normalizeExport } from './normalize.js';
 import type { OtlpItems, Signal } from './model.js';
 
@@ -74,8 +74,8 @@ export function decodeExport(signal: Signal, encoding: Encoding, bytes: Buffer):
     if (encoding === 'json') {
       message = JSON.parse(bytes.toString('utf8'));
     } else {
-      // read as decoded (ids as bytes, 64-bit integers as Longs): no toObject copy
-      message = (signal === 'traces' ? messages.traceRequest : messages.logsRequest).decode(bytes);
+      // read by hand (proto-decode.ts): ids as bytes, 64-bit integers as their halves
+      message = decodeExportRequest(signal, bytes);
     }
     return normalizeExport(signal, message);
   } catch (err) {

@@ -11,6 +11,8 @@ import protobuf from 'protobufjs/light.js';
  * and googleapis google/rpc/status.proto, error_details.proto (BadRequest, RequestInfo) for error
  * bodies. Fields left out (scope, schema_url, flags, links, dropped counts...) are skipped by the
  * decoder like any unknown field. Names are the proto's lowerCamelCase JSON names.
+ * The receiver writes its responses with it; it reads requests with proto-decode.ts, which
+ * test/otlp/proto-decode.test.ts checks against these request types.
  */
 const repeated = (type: string, id: number) => ({ rule: 'repeated', type, id });
 const field = (type: string, id: number) => ({ type, id });

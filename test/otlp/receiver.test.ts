@@ -1,7 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import { ProtobufTraceSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { ProtobufLogsSerializer, ProtobufTraceSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPipeline, type TestPipeline } from '../helpers/pipeline.js';
 import { messages } from '../../ingest/otlp/proto.js';
@@ -242,5 +244,22 @@ describe('logs', () => {
       { webhook_id: 'wh-logs-1', event: 'new_transactions_available', type: 'TRANSACTIONS', link_id: 'link-logs', attempt: 2, url: expect.not.stringContaining('token=abc'), status_code: 503, customer_id: 'cust-logs', payload: '{"event":"new_transactions_available","count":3}' },
     ]);
     expect(rows[0]!.url).toMatch(/^https:\/\/hooks\.example\/in\?token=.*redacted/);
+  });
+
+  it('lands webhook log records the SDK sends over protobuf from outside any span (no trace or span id)', async () => {
+    // a webhook retried from a timer or a job queue logs without an active span: its record has no ids
+    const exporter = new InMemoryLogRecordExporter();
+    const provider = new LoggerProvider({ resource: resourceFromAttributes({ 'service.name': 'hooks', 'customer.id': 'cust-logs' }), processors: [new SimpleLogRecordProcessor({ exporter })] });
+    provider.getLogger('webhooks').emit({
+      timestamp: now - 8_000,
+      severityNumber: 9,
+      body: { event: 'new_accounts_available' },
+      attributes: { 'webhook.id': 'wh-logs-nospan', 'webhook.event': 'new_accounts_available', 'webhook.type': 'ACCOUNTS', 'webhook.attempt': 1, 'link.id': 'link-logs', 'url.full': 'https://hooks.example/in', 'http.response.status_code': 200 },
+    });
+    const res = await post('/v1/logs', ProtobufLogsSerializer.serializeRequest(exporter.getFinishedLogRecords())!, { 'Content-Type': 'application/x-protobuf' });
+    expect(res.status).toBe(200);
+    await p.waitForIdle();
+    const rows = await p.rows(`SELECT webhook_id, event, type, attempt, status_code, customer_id FROM ${db}.webhook_attempts WHERE webhook_id = 'wh-logs-nospan'`);
+    expect(rows).toEqual([{ webhook_id: 'wh-logs-nospan', event: 'new_accounts_available', type: 'ACCOUNTS', attempt: 1, status_code: 200, customer_id: 'cust-logs' }]);
   });
 });
