@@ -3,7 +3,7 @@ import type { Signal } from './model.js';
 
 /**
  * ExportTraceServiceRequest and ExportLogsServiceRequest from their protobuf bytes, read by hand
- * (wire.ts): protobufjs' decode was ~70% of the receiver's decode-and-normalize CPU (message
+ * (wire.ts): protobufjs' decode was most of the receiver's decode-and-normalize CPU (message
  * instances, a Long and a LongBits per 64-bit field, a Buffer object per id). The result has the
  * shape protobufjs gives, which normalize.ts reads: lowerCamelCase names, 64-bit integers as
  * {low, high, unsigned}, bytes as Buffers over the body, an AnyValue naming its set member in
