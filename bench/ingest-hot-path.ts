@@ -101,7 +101,7 @@ async function otlpHotPath() {
       if (round > 0) otlpSteps[step].push(now - t);
       t = now;
     };
-    const decoded = bodies.map((b) => decodeExport('traces', 'protobuf', b)); // protobufjs, then our model
+    const decoded = bodies.map((b) => decodeExport('traces', 'protobuf', b)); // the wire format read by hand, then our model
     lap('decode');
     const mapped = decoded.map((d) => mapExport(d, { attributes: defaultAttributeMap }).byKind.logs!.records);
     lap('map');
