@@ -98,9 +98,18 @@ export class WireReader {
     return this.buf.readDoubleLE(this.need(8));
   }
 
+  /** A LEN field's length: a varint under 2^31, as the reference parsers require (uint32() would wrap past 2^32). */
+  private size(): number {
+    const from = this.pos;
+    const n = this.uint32();
+    const used = this.pos - from; // a 5th byte carries bits 28-34: only 28-30 may be set
+    if (used > 5 || (used === 5 && this.buf[from + 4]! > 0x07)) throw new WireError(`a length over 2^31 bytes at byte ${from}`);
+    return n;
+  }
+
   /** A LEN field's bounds: [start, end) within buf. */
   len(): number {
-    const n = this.uint32();
+    const n = this.size();
     const start = this.pos;
     if (n > this.end - start) throw this.truncated();
     this.pos = start + n;
@@ -124,7 +133,7 @@ export class WireReader {
    * reads past it. Returns the enclosing message's end, for leave().
    */
   enter(): number {
-    const n = this.uint32();
+    const n = this.size();
     if (n > this.end - this.pos) throw this.truncated();
     const outer = this.end;
     this.end = this.pos + n;

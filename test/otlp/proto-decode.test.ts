@@ -220,13 +220,15 @@ describe('OTLP protobuf decoding by hand', () => {
     expect(s).toMatchObject({ name: 'kept', kind: -1 });
   });
 
-  it('refuses what is not protobuf: field 0, a group ended by another, a varint past 10 bytes, a length past the end', () => {
+  it('refuses what is not protobuf: field 0, a group ended by another, a varint past 10 bytes, a length past the end or over 2^31', () => {
     const cases: [string, number[], RegExp][] = [
       ['field 0', [0x00, 0x01], /field number 0/],
       ['group end mismatch', [(3 << 3) | 3, (4 << 3) | 4], /group 3 ended by the end of group 4/],
       ['end group alone', [(3 << 3) | 4], /wire type 4 of field 3/],
       ['long varint', [0x08, ...Array(10).fill(0xff), 0x01], /varint longer than 10 bytes/],
       ['length past the end', [0x0a, 0x05, 0x01], /ends inside a field/],
+      // 2^32 + 5: a parser reading only 32 bits would take it for 5
+      ['length over 2^31', [0x0a, 0x85, 0x80, 0x80, 0x80, 0x10, 0x01, 0x02, 0x03, 0x04, 0x05], /length over 2\^31/],
     ];
     for (const [what, bytes, message] of cases) {
       expect(failure(() => decodeExportRequest('traces', Buffer.from(bytes))), what).toBeInstanceOf(WireError);
