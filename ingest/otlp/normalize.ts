@@ -1,13 +1,13 @@
 import type { AttrValue, Attributes, OtlpItems, OtlpLogRecord, OtlpSpan, Signal } from './model.js';
 
 /**
- * From a decoded export request (OTLP JSON as parsed, or the protobufjs message decoded from the
+ * From a decoded export request (OTLP JSON as parsed, or the message proto-decode.ts reads from the
  * binary: both use the proto's lowerCamelCase field names) to the receiver's model.
  *
  * OTLP JSON deviates from proto3's canonical JSON (opentelemetry-proto docs/specification.md,
  * "JSON Protobuf Encoding"): trace and span ids are case-insensitive hex, not base64; enums are
  * integers; 64-bit integers are decimal strings or numbers; unknown fields are ignored.
- * Protobuf gives ids as bytes and 64-bit integers as Longs; its unset fields read as defaults.
+ * Protobuf gives ids as bytes and 64-bit integers as their two halves; its unset fields are absent.
  */
 export class DecodeError extends Error {}
 
@@ -45,11 +45,11 @@ function int(v: unknown, path: string): number {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   throw new DecodeError(`${path} must be an integer (OTLP JSON encodes enums as integers)`);
 }
-/** protobufjs' 64-bit integers (long.js), as decoded: toObject would turn them into strings at a cost. */
+/** A 64-bit integer as its two 32-bit halves (proto-decode.ts; protobufjs' Longs have the same fields). */
 const isLong = (v: unknown): v is { low: number; high: number; unsigned?: boolean } => typeof v === 'object' && v !== null && 'low' in v && 'high' in v;
 
 /**
- * (fixed)64-bit integers: a decimal string or a number (JSON), a Long (protobuf). A number past 2^53 (nanosecond times sent
+ * (fixed)64-bit integers: a decimal string or a number (JSON), two halves (protobuf). A number past 2^53 (nanosecond times sent
  * as JSON numbers) was already rounded by JSON.parse: off by under a microsecond, so taken as is.
  */
 function int64(v: unknown, path: string): bigint {
@@ -57,13 +57,13 @@ function int64(v: unknown, path: string): bigint {
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) return BigInt(v);
   if (isLong(v)) {
-    // from the two 32-bit halves: Long's toString() divides its way to decimal digits
+    // from the two 32-bit halves: no decimal digits made on the way
     const bits = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
     return v.unsigned ? bits : BigInt.asIntN(64, bits);
   }
   throw new DecodeError(`${path} must be a 64-bit integer (a decimal string or a number)`);
 }
-/** Decoded bytes as a Buffer over the same memory (protobufjs gives Buffers in Node; anything else is wrapped, not copied). */
+/** Decoded bytes as a Buffer over the same memory (proto-decode.ts gives Buffers; anything else is wrapped, not copied). */
 const bytesOf = (v: Uint8Array): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
 
 /** Trace and span ids: bytes in protobuf, hex in OTLP JSON. */
@@ -89,8 +89,8 @@ function has(o: Obj, set: string | undefined, field: string): boolean {
 function anyValue(v: unknown, path: string, depth = 0): AttrValue {
   if (depth > MAX_VALUE_DEPTH) throw new DecodeError(`${path} is nested deeper than ${MAX_VALUE_DEPTH} levels`);
   const o = obj(v, path);
-  // A decoded protobuf message names its set member in the oneof's virtual `value` (its other
-  // members read as their defaults from the prototype); OTLP JSON holds only the member sent.
+  // A decoded protobuf message names its set member in `value` (protobufjs' virtual oneof field,
+  // whose other members read as prototype defaults; proto-decode.ts alike); OTLP JSON holds only the member sent.
   const set = typeof o.value === 'string' ? o.value : undefined;
   if (has(o, set, 'stringValue')) return str(o.stringValue, at(path, '.stringValue'));
   if (has(o, set, 'boolValue')) {

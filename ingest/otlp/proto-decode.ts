@@ -23,6 +23,16 @@ function embedded<T>(r: WireReader, read: (r: WireReader, depth: number) => T, d
 /** AnyValue nesting the decoder follows; normalize.ts refuses past 16 with the field's path. */
 const MAX_DEPTH = 64;
 
+/**
+ * Sets a oneof member on `out`, dropping the one set before: the member read last is the one set
+ * (the encoding spec's "last one wins"). Returns the member's name.
+ */
+function setMember(out: Msg, before: string | undefined, name: string, value: unknown): string {
+  if (before !== undefined) delete out[before];
+  out[name] = value;
+  return name;
+}
+
 function anyValue(r: WireReader, depth: number): Msg {
   if (depth > MAX_DEPTH) throw new WireError(`an AnyValue nested deeper than ${MAX_DEPTH} levels`);
   const out: Msg = {};
@@ -30,45 +40,34 @@ function anyValue(r: WireReader, depth: number): Msg {
   while (r.pos < r.end) {
     const tag = r.tag();
     const wt = tag & 7;
-    // a oneof: the member read last is the one set (the encoding spec's "last one wins")
-    let v: unknown;
     switch (tag >>> 3) {
       case 1:
         if (wt !== LEN) break;
-        if (set !== undefined) delete out[set];
-        out[(set = 'stringValue')] = r.string();
+        set = setMember(out, set, 'stringValue', r.string());
         continue;
       case 2:
         if (wt !== VARINT) break;
-        if (set !== undefined) delete out[set];
-        out[(set = 'boolValue')] = r.bool();
+        set = setMember(out, set, 'boolValue', r.bool());
         continue;
       case 3:
         if (wt !== VARINT) break;
-        if (set !== undefined) delete out[set];
-        out[(set = 'intValue')] = r.int64();
+        set = setMember(out, set, 'intValue', r.int64());
         continue;
       case 4:
         if (wt !== I64) break;
-        if (set !== undefined) delete out[set];
-        out[(set = 'doubleValue')] = r.double();
+        set = setMember(out, set, 'doubleValue', r.double());
         continue;
       case 5:
         if (wt !== LEN) break;
-        v = { values: embedded(r, (m) => repeatedIn(m, anyValue, depth + 1)) };
-        if (set !== undefined) delete out[set];
-        out[(set = 'arrayValue')] = v;
+        set = setMember(out, set, 'arrayValue', { values: embedded(r, (m) => repeatedIn(m, anyValue, depth + 1)) });
         continue;
       case 6:
         if (wt !== LEN) break;
-        v = { values: embedded(r, (m) => repeatedIn(m, keyValue, depth + 1)) };
-        if (set !== undefined) delete out[set];
-        out[(set = 'kvlistValue')] = v;
+        set = setMember(out, set, 'kvlistValue', { values: embedded(r, (m) => repeatedIn(m, keyValue, depth + 1)) });
         continue;
       case 7:
         if (wt !== LEN) break;
-        if (set !== undefined) delete out[set];
-        out[(set = 'bytesValue')] = r.bytes();
+        set = setMember(out, set, 'bytesValue', r.bytes());
         continue;
     }
     r.skip(wt, tag >>> 3);

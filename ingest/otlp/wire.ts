@@ -15,7 +15,7 @@ export const I64 = 1;
 export const LEN = 2;
 const SGROUP = 3;
 const EGROUP = 4;
-export const I32 = 5;
+const I32 = 5;
 
 /** A 64-bit integer as its two 32-bit halves, as protobufjs (long.js) gives it: normalize.ts reads either. */
 export interface Int64 {
@@ -27,13 +27,12 @@ export interface Int64 {
 export class WireReader {
   pos: number;
 
-  constructor(
-    readonly buf: Buffer,
-    start = 0,
-    /** where the message being read ends (enter/leave move it for an embedded message) */
-    public end = buf.length,
-  ) {
-    this.pos = start;
+  /** where the message being read ends (enter/leave move it for an embedded message) */
+  end: number;
+
+  constructor(readonly buf: Buffer) {
+    this.pos = 0;
+    this.end = buf.length;
   }
 
   /** A varint's low 32 bits (as uint32: `| 0` makes int32), the rest read and dropped. */
